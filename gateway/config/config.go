@@ -1,0 +1,294 @@
+// Package config reads drehscheibe's one YAML configuration file.
+//
+// Every scalar key can be overridden by an environment variable named
+// DREHSCHEIBE_ followed by the key's path in upper case with dots replaced by
+// underscores: server.listen is DREHSCHEIBE_SERVER_LISTEN, nats.data_dir is
+// DREHSCHEIBE_NATS_DATA_DIR. A list of strings (schemas.dirs) is given as a
+// comma-separated value. Entries of the lists of senders, targets and routes,
+// and the adapter options of a target, cannot be overridden: they have no
+// stable path a variable could name. EnvVars lists every variable.
+//
+// The order is: built-in defaults, then the file, then the environment, then
+// Validate. Unknown keys are an error, as is every invalid value; each error
+// names the path of the offending key ("targets[1].options.dir",
+// "routes[0].target") and where the value came from (file and line, or the
+// environment variable).
+//
+// Relative paths (schemas.dirs, nats.data_dir) are resolved against the
+// working directory of the process, not against the directory of the file, so
+// that the same file works for "make run" in the repository and for a
+// systemd unit with its own WorkingDirectory.
+package config
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// EnvPrefix starts the name of every environment variable that overrides a key.
+const EnvPrefix = "DREHSCHEIBE_"
+
+// Config is the whole configuration of a gateway.
+type Config struct {
+	Server  Server   `yaml:"server"`
+	NATS    NATS     `yaml:"nats"`
+	Schemas Schemas  `yaml:"schemas"`
+	Log     Log      `yaml:"log"`
+	Senders []Sender `yaml:"senders"`
+	Targets []Target `yaml:"targets"`
+	Routes  []Route  `yaml:"routes"`
+
+	// file and src remember where each value came from, so that Validate
+	// can point at the line or the environment variable.
+	file string
+	src  map[string]source
+}
+
+// Server configures the HTTP listener of the REST API.
+type Server struct {
+	// Listen is the host:port the API listens on.
+	Listen string `yaml:"listen"`
+	// PublicURL is the externally visible base URL (scheme and host, optional
+	// path prefix) used for Location headers and links. Empty means the URL is
+	// derived from the request.
+	PublicURL         string        `yaml:"public_url"`
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	ReadTimeout       time.Duration `yaml:"read_timeout"`
+	WriteTimeout      time.Duration `yaml:"write_timeout"`
+	IdleTimeout       time.Duration `yaml:"idle_timeout"`
+	// ShutdownTimeout bounds how long a graceful shutdown waits for
+	// requests in flight.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// MaxBodyBytes limits the size of one request body, attachments included.
+	MaxBodyBytes ByteSize `yaml:"max_body_bytes"`
+	// MaxAttachments limits the number of attachments of one submission.
+	MaxAttachments int `yaml:"max_attachments"`
+}
+
+// NATS configures the message store: an embedded NATS server with JetStream
+// or an external NATS cluster.
+type NATS struct {
+	// Embedded runs a NATS server inside the gateway process.
+	Embedded bool `yaml:"embedded"`
+	// DataDir holds the JetStream files of the embedded server.
+	DataDir string `yaml:"data_dir"`
+	// URL names the external NATS servers (comma-separated) when Embedded
+	// is false.
+	URL string `yaml:"url"`
+	// SyncAlways makes the embedded server fsync every write before it
+	// acknowledges it. Without it an acknowledged submission can be lost on
+	// power failure. For an external cluster this is the cluster's setting.
+	SyncAlways bool `yaml:"sync_always"`
+	// Replicas is the number of copies of each stream (1 for a single node,
+	// 3 for a typical cluster).
+	Replicas int `yaml:"replicas"`
+	// DuplicateWindow is how long JetStream detects duplicate publishes; it
+	// is also the window in which an Idempotency-Key is honoured.
+	DuplicateWindow time.Duration `yaml:"duplicate_window"`
+	// MaxAge is how long a message is kept in the streams.
+	MaxAge time.Duration `yaml:"max_age"`
+	// Listen is the client port of the embedded server, e.g.
+	// "127.0.0.1:4222", for vendor adapters that connect over TCP. Empty
+	// means in-process connections only, without a TCP listener.
+	Listen string `yaml:"listen"`
+}
+
+// Schemas configures where the XÖV schema packages are loaded from.
+type Schemas struct {
+	// Dirs are directories holding schema packages as unpacked from
+	// XRepository. At least one is required; each must exist.
+	Dirs []string `yaml:"dirs"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Level is one of debug, info, warn, error.
+	Level string `yaml:"level"`
+}
+
+// Sender is a client allowed to post submissions, authenticated by an API key.
+type Sender struct {
+	// Name identifies the sender in events, metrics and routing rules.
+	Name string `yaml:"name"`
+	// APIKeySHA256 is the hex SHA-256 of the sender's API key (see
+	// HashAPIKey); the key itself is never stored in the configuration.
+	// Parse lower-cases it, so it compares equal to HashAPIKey's result.
+	APIKeySHA256 string `yaml:"api_key_sha256"`
+}
+
+// Target is a delivery target: one adapter instance that hands messages to a
+// Fachverfahren.
+type Target struct {
+	// Name identifies the target in routes, NATS subjects and consumers.
+	Name string `yaml:"name"`
+	// Type names the adapter type, e.g. "filedrop", "webhook", "external".
+	// Whether it is known is checked by ValidateTargetTypes.
+	Type string `yaml:"type"`
+	// Test marks a test system: only test messages may reach it, and test
+	// messages reach nothing else.
+	Test bool `yaml:"test"`
+	// Concurrency is the number of deliveries in flight at once.
+	Concurrency int `yaml:"concurrency"`
+	// MaxAttempts is how often a delivery is tried before it is dead-lettered.
+	MaxAttempts int `yaml:"max_attempts"`
+	// AckWait is how long one delivery attempt may take before it is
+	// considered lost and retried.
+	AckWait time.Duration `yaml:"ack_wait"`
+	// Options is the adapter-specific configuration, kept as a raw YAML node
+	// so that the adapter can decode it strictly; use DecodeOptions.
+	Options yaml.Node `yaml:"options"`
+
+	// key is the path of this target in the file ("targets[1]"), file the
+	// name of the file, line and optionsLine the lines of the target and of
+	// its options key; all set by Parse for error messages.
+	key         string
+	file        string
+	line        int
+	optionsLine int
+}
+
+// Route is one routing rule; see package routing for how rules are applied.
+type Route struct {
+	// Name identifies the rule in decisions, events and metrics.
+	Name string `yaml:"name"`
+	// Match selects the messages the rule applies to; an empty Match
+	// matches every message.
+	Match Match `yaml:"match"`
+	// Target is the name of the target the matched messages go to.
+	Target string `yaml:"target"`
+	// TestTarget is the name of the test target the matched test messages
+	// go to. Without it, test messages go to Target only if that is a test
+	// target, and are refused otherwise.
+	TestTarget string `yaml:"test_target"`
+}
+
+// Match holds the conditions of a route. Every string field is a glob
+// pattern: '*' matches any run of characters, dots included, '?' matches one
+// character, everything else matches itself, case-sensitively. An empty
+// pattern matches anything.
+type Match struct {
+	Namespace   string `yaml:"namespace"`
+	Standard    string `yaml:"standard"`
+	MessageType string `yaml:"message_type"`
+	Reader      string `yaml:"reader"`
+	Service     string `yaml:"service"`
+	Sender      string `yaml:"sender"`
+	// Test, when set, restricts the rule to test messages (true) or to
+	// production messages (false).
+	Test *bool `yaml:"test"`
+}
+
+// Default returns the configuration used for every key the file and the
+// environment leave out. It has no schema directories and is therefore not
+// valid on its own.
+func Default() *Config {
+	return &Config{
+		Server: Server{
+			Listen:            "127.0.0.1:8080",
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       60 * time.Second,
+			WriteTimeout:      60 * time.Second,
+			IdleTimeout:       120 * time.Second,
+			ShutdownTimeout:   20 * time.Second,
+			MaxBodyBytes:      16 * MiB,
+			MaxAttachments:    32,
+		},
+		NATS: NATS{
+			Embedded:        true,
+			DataDir:         "./data/nats",
+			SyncAlways:      true,
+			Replicas:        1,
+			DuplicateWindow: 24 * time.Hour,
+			MaxAge:          720 * time.Hour,
+		},
+		Log: Log{Level: "info"},
+	}
+}
+
+// setDefaults fills a target with the defaults before the file's values are
+// decoded over it, so that an explicit zero in the file stays visible to
+// Validate instead of silently becoming the default.
+func (t *Target) setDefaults() {
+	t.Concurrency = 4
+	t.MaxAttempts = 10
+	t.AckWait = 60 * time.Second
+}
+
+// Load reads the file at path, applies the DREHSCHEIBE_* environment
+// variables, and validates the result. Errors name the file, line and key.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return parse(data, os.LookupEnv, path)
+}
+
+// Parse is Load for a file's content and an explicit environment lookup
+// (os.LookupEnv in production, a map in tests); a nil env applies no
+// overrides.
+func Parse(data []byte, env func(string) (string, bool)) (*Config, error) {
+	return parse(data, env, "")
+}
+
+// HashAPIKey returns the hex SHA-256 of an API key, as senders[].api_key_sha256
+// holds it.
+func HashAPIKey(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])
+}
+
+// DecodeOptions decodes the target's adapter options into v, which must be
+// a pointer to a struct (or map). Decoding is strict: an unknown key or a
+// value of the wrong type is an error naming "targets[i].options.<key>" and
+// its line. Absent options leave v unchanged, so an adapter can fill v with
+// its defaults first. DecodeOptions fits delivery.Factory's decode argument.
+func (t Target) DecodeOptions(v any) error {
+	d := &decoder{file: t.file}
+	if err := d.decodeInto(&t.Options, v, t.path()+".options"); err != nil {
+		return err
+	}
+	return nil
+}
+
+// OptionsError turns an adapter's complaint about its options into a
+// configuration error that names the key. An adapter reports a problem with
+// one option as "<key>: <problem>" (e.g. "dir: required"); OptionsError makes
+// that "targets[1].options.dir: required" with the line of the key, or of the
+// options if the key is absent. Any other error is reported against
+// "targets[1].options" as a whole. Errors from DecodeOptions pass unchanged.
+func (t Target) OptionsError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if len(Problems(err)) > 0 {
+		return err // already names its key
+	}
+	key := t.path() + ".options"
+	msg := err.Error()
+	if sub, rest, ok := splitKeyPrefix(msg); ok {
+		key += "." + sub
+		msg = rest
+	}
+	e := &Error{Key: key, Msg: msg, File: t.file}
+	e.Line = optionsLine(&t.Options, key[len(t.path()+".options"):])
+	for _, l := range []int{t.optionsLine, t.line} {
+		if e.Line == 0 {
+			e.Line = l
+		}
+	}
+	return e
+}
+
+// path is the target's key path for error messages.
+func (t Target) path() string {
+	if t.key != "" {
+		return t.key
+	}
+	return fmt.Sprintf("targets[name=%s]", t.Name)
+}

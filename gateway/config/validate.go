@@ -1,0 +1,405 @@
+package config
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Error is one problem with the configuration, tied to the key that has it.
+type Error struct {
+	// Key is the path of the offending key, e.g. "targets[1].options.dir";
+	// empty for a problem with the file as a whole.
+	Key string
+	// Msg says what is wrong and, where it helps, what to write instead.
+	Msg string
+	// File and Line locate the value in the file; Line is 0 when the value
+	// did not come from the file.
+	File string
+	Line int
+	// Env is the environment variable the value came from, if any.
+	Env string
+}
+
+// Error formats the problem as "file:line: key: msg" (or "line N: …"
+// without a file name), or "key: msg (from DREHSCHEIBE_…)" for a value from
+// the environment.
+func (e *Error) Error() string {
+	var b strings.Builder
+	switch {
+	case e.Env != "":
+	case e.File != "" && e.Line > 0:
+		fmt.Fprintf(&b, "%s:%d: ", e.File, e.Line)
+	case e.Line > 0:
+		fmt.Fprintf(&b, "line %d: ", e.Line)
+	case e.File != "":
+		b.WriteString(e.File + ": ")
+	}
+	if e.Key != "" {
+		b.WriteString(e.Key + ": ")
+	}
+	b.WriteString(e.Msg)
+	if e.Env != "" {
+		fmt.Fprintf(&b, " (from %s)", e.Env)
+	}
+	return b.String()
+}
+
+// Problems returns the individual *Error values in an error returned by
+// Load, Parse or any Validate method, in order.
+func Problems(err error) []*Error {
+	var out []*Error
+	var walk func(error)
+	walk = func(err error) {
+		if err == nil {
+			return
+		}
+		if e, ok := err.(*Error); ok {
+			out = append(out, e)
+			return
+		}
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				walk(e)
+			}
+			return
+		}
+		if u := errors.Unwrap(err); u != nil {
+			walk(u)
+		}
+	}
+	walk(err)
+	return out
+}
+
+// problems collects the errors of one validation run.
+type problems struct {
+	c    *Config
+	errs []error
+}
+
+// add records a problem with key, located by where key (or its nearest
+// parent) came from.
+func (p *problems) add(key, format string, args ...any) {
+	e := &Error{Key: key, Msg: fmt.Sprintf(format, args...)}
+	if p.c != nil {
+		e.File = p.c.file
+		if s, ok := p.c.lookup(key); ok {
+			e.Line, e.Env = s.line, s.env
+		}
+	}
+	p.errs = append(p.errs, e)
+}
+
+func (p *problems) err() error { return errors.Join(p.errs...) }
+
+// lookup finds where key, or the nearest parent of it, came from.
+func (c *Config) lookup(key string) (source, bool) {
+	for key != "" {
+		if s, ok := c.src[key]; ok {
+			return s, true
+		}
+		i := strings.LastIndexAny(key, ".[")
+		if i < 0 {
+			break
+		}
+		key = key[:i]
+	}
+	return source{}, false
+}
+
+// token is the form of names that end up in NATS subjects, consumer names,
+// metric labels and file names.
+var token = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
+
+const maxNameLen = 64
+
+var logLevels = []string{"debug", "info", "warn", "error"}
+
+// Validate checks the whole configuration and returns every problem found,
+// joined; each names its key. It does not know the adapter types; see
+// ValidateTargetTypes.
+func (c *Config) Validate() error {
+	p := &problems{c: c}
+	c.validateServer(p)
+	c.validateNATS(p)
+	c.validateSchemas(p)
+	if !slices.Contains(logLevels, c.Log.Level) {
+		p.add("log.level", "%q is not a level; use one of %s", c.Log.Level, strings.Join(logLevels, ", "))
+	}
+	c.validateSenders(p)
+	c.validateTargets(p)
+	validateRoutes(p, c.Routes, c.Targets)
+	return p.err()
+}
+
+func (c *Config) validateServer(p *problems) {
+	s := c.Server
+	checkHostPort(p, "server.listen", s.Listen, true)
+	if s.PublicURL != "" {
+		u, err := url.Parse(s.PublicURL)
+		switch {
+		case err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https"):
+			p.add("server.public_url", "%q is not an absolute http or https URL (e.g. \"https://gateway.example.de\")", s.PublicURL)
+		case u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+			p.add("server.public_url", "%q must not have a user, query or fragment; give scheme, host and an optional path prefix", s.PublicURL)
+		}
+	}
+	for _, d := range []struct {
+		key string
+		v   interface{ Seconds() float64 }
+	}{
+		{"server.read_header_timeout", s.ReadHeaderTimeout},
+		{"server.read_timeout", s.ReadTimeout},
+		{"server.write_timeout", s.WriteTimeout},
+		{"server.idle_timeout", s.IdleTimeout},
+		{"server.shutdown_timeout", s.ShutdownTimeout},
+	} {
+		if d.v.Seconds() <= 0 {
+			p.add(d.key, "must be positive, e.g. \"30s\"")
+		}
+	}
+	if s.MaxBodyBytes <= 0 {
+		p.add("server.max_body_bytes", "must be positive, e.g. \"16MiB\"")
+	}
+	if s.MaxAttachments < 0 {
+		p.add("server.max_attachments", "must not be negative")
+	}
+}
+
+func (c *Config) validateNATS(p *problems) {
+	n := c.NATS
+	if n.Embedded {
+		if n.DataDir == "" {
+			p.add("nats.data_dir", "required for the embedded server")
+		}
+		if n.URL != "" {
+			p.add("nats.url", "is set, but nats.embedded is true; set nats.embedded: false to use the external server at this URL, or remove nats.url")
+		}
+		if n.Listen != "" {
+			checkHostPort(p, "nats.listen", n.Listen, false)
+		}
+		if n.Replicas != 1 {
+			p.add("nats.replicas", "must be 1 for the embedded server, which is a single node; use an external cluster (nats.embedded: false) for more replicas")
+		}
+	} else {
+		if n.URL == "" {
+			p.add("nats.url", "required when nats.embedded is false (e.g. \"nats://nats-1:4222,nats://nats-2:4222\")")
+		}
+		for _, raw := range strings.Split(n.URL, ",") {
+			if raw = strings.TrimSpace(raw); raw == "" {
+				continue
+			}
+			u, err := url.Parse(raw)
+			if err != nil || u.Host == "" || !slices.Contains([]string{"nats", "tls", "ws", "wss"}, u.Scheme) {
+				p.add("nats.url", "%q is not a NATS URL such as \"nats://host:4222\" (schemes nats, tls, ws, wss)", raw)
+			}
+		}
+		if n.Listen != "" {
+			p.add("nats.listen", "applies to the embedded server only, but nats.embedded is false")
+		}
+		if n.Replicas < 1 || n.Replicas > 5 {
+			p.add("nats.replicas", "must be between 1 and 5, got %d", n.Replicas)
+		}
+	}
+	if n.DuplicateWindow <= 0 {
+		p.add("nats.duplicate_window", "must be positive, e.g. \"24h\"")
+	}
+	if n.MaxAge <= 0 {
+		p.add("nats.max_age", "must be positive, e.g. \"720h\"")
+	} else if n.DuplicateWindow > n.MaxAge {
+		p.add("nats.duplicate_window", "%s is longer than nats.max_age %s; JetStream cannot detect duplicates of messages it no longer keeps", n.DuplicateWindow, n.MaxAge)
+	}
+}
+
+func (c *Config) validateSchemas(p *problems) {
+	if len(c.Schemas.Dirs) == 0 {
+		p.add("schemas.dirs", "required: at least one directory with XÖV schema packages")
+		return
+	}
+	seen := map[string]int{}
+	for i, dir := range c.Schemas.Dirs {
+		key := fmt.Sprintf("schemas.dirs[%d]", i)
+		if dir == "" {
+			p.add(key, "empty directory name")
+			continue
+		}
+		clean := filepath.Clean(dir)
+		if j, dup := seen[clean]; dup {
+			p.add(key, "%q is already listed as schemas.dirs[%d]", dir, j)
+			continue
+		}
+		seen[clean] = i
+		fi, err := os.Stat(dir)
+		switch {
+		case err != nil && !filepath.IsAbs(dir):
+			wd, _ := os.Getwd()
+			p.add(key, "%q: no such directory (relative to the working directory %s)", dir, wd)
+		case err != nil:
+			p.add(key, "%q: no such directory", dir)
+		case !fi.IsDir():
+			p.add(key, "%q is not a directory", dir)
+		}
+	}
+}
+
+func (c *Config) validateSenders(p *problems) {
+	names := map[string]int{}
+	hashes := map[string]int{}
+	for i, s := range c.Senders {
+		key := fmt.Sprintf("senders[%d]", i)
+		checkName(p, key+".name", s.Name, names, "senders", i)
+		h := strings.ToLower(s.APIKeySHA256)
+		switch _, err := hex.DecodeString(h); {
+		case s.APIKeySHA256 == "":
+			p.add(key+".api_key_sha256", "required: the hex SHA-256 of the sender's API key (printf %%s \"$KEY\" | sha256sum)")
+		case len(h) != 64 || err != nil:
+			// The value is not echoed: it may be a plain API key pasted by mistake.
+			p.add(key+".api_key_sha256", "must be 64 hex digits, the SHA-256 of the API key (printf %%s \"$KEY\" | sha256sum), not the key itself; got %d characters", len(s.APIKeySHA256))
+		default:
+			if j, dup := hashes[h]; dup {
+				p.add(key+".api_key_sha256", "same API key as senders[%d]; every sender needs its own key", j)
+			} else {
+				hashes[h] = i
+			}
+		}
+	}
+}
+
+func (c *Config) validateTargets(p *problems) {
+	names := map[string]int{}
+	for i, t := range c.Targets {
+		key := fmt.Sprintf("targets[%d]", i)
+		checkName(p, key+".name", t.Name, names, "targets", i)
+		switch {
+		case t.Type == "":
+			p.add(key+".type", "required: the adapter type, e.g. \"filedrop\" or \"webhook\"")
+		case !token.MatchString(t.Type):
+			p.add(key+".type", "%q is not an adapter type name", t.Type)
+		}
+		if t.Concurrency < 1 || t.Concurrency > 1024 {
+			p.add(key+".concurrency", "must be between 1 and 1024, got %d", t.Concurrency)
+		}
+		if t.MaxAttempts < 1 {
+			p.add(key+".max_attempts", "must be at least 1, got %d", t.MaxAttempts)
+		}
+		if t.AckWait <= 0 {
+			p.add(key+".ack_wait", "must be positive, e.g. \"60s\"")
+		}
+		if t.Options.Kind != 0 && t.Options.Kind != yaml.MappingNode && t.Options.ShortTag() != "!!null" {
+			p.add(key+".options", "want a mapping of the adapter's options")
+		}
+	}
+}
+
+// ValidateTargetTypes checks that every target's type is known: known
+// reports whether a type is a registered adapter or one the caller handles
+// itself, such as "external". The caller decides because config does not
+// know the adapters.
+func (c *Config) ValidateTargetTypes(known func(typ string) bool) error {
+	p := &problems{c: c}
+	for i, t := range c.Targets {
+		if t.Type != "" && !known(t.Type) {
+			p.add(fmt.Sprintf("targets[%d].type", i), "unknown adapter type %q; this binary has no such adapter (check the spelling)", t.Type)
+		}
+	}
+	return p.err()
+}
+
+// ValidateRoutes applies the checks that Validate applies to routes: every
+// rule is named, names configured targets, and keeps test and production
+// apart. Package routing calls it so that a Router is never built from
+// rules Validate would refuse.
+func ValidateRoutes(routes []Route, targets []Target) error {
+	p := &problems{}
+	validateRoutes(p, routes, targets)
+	return p.err()
+}
+
+func validateRoutes(p *problems, routes []Route, targets []Target) {
+	byName := map[string]*Target{}
+	var names []string
+	for i := range targets {
+		if _, dup := byName[targets[i].Name]; !dup && targets[i].Name != "" {
+			byName[targets[i].Name] = &targets[i]
+			names = append(names, targets[i].Name)
+		}
+	}
+	known := "no targets are configured"
+	if len(names) > 0 {
+		known = "configured targets: " + strings.Join(names, ", ")
+	}
+	ruleNames := map[string]int{}
+	for i, r := range routes {
+		key := fmt.Sprintf("routes[%d]", i)
+		checkName(p, key+".name", r.Name, ruleNames, "routes", i)
+		var target *Target
+		switch t, ok := byName[r.Target]; {
+		case r.Target == "":
+			p.add(key+".target", "required: the name of a target (%s)", known)
+		case !ok:
+			p.add(key+".target", "unknown target %q (%s)", r.Target, known)
+		default:
+			target = t
+		}
+		if target != nil && target.Test && (r.Match.Test == nil || !*r.Match.Test) {
+			p.add(key+".match.test", "must be true: target %q is a test target, and production messages must not reach it", r.Target)
+		}
+		if r.TestTarget == "" {
+			continue
+		}
+		switch t, ok := byName[r.TestTarget]; {
+		case !ok:
+			p.add(key+".test_target", "unknown target %q (%s)", r.TestTarget, known)
+		case !t.Test:
+			p.add(key+".test_target", "target %q is not a test target; set test: true on it, or name a test target", r.TestTarget)
+		case r.Match.Test != nil && !*r.Match.Test:
+			p.add(key+".test_target", "is never used: match.test is false, so the rule matches production messages only")
+		}
+	}
+}
+
+// checkName checks a name that must be a unique token within its list.
+func checkName(p *problems, key, name string, seen map[string]int, list string, i int) {
+	switch {
+	case name == "":
+		p.add(key, "required")
+	case len(name) > maxNameLen || !token.MatchString(name):
+		p.add(key, "%q must be lower-case letters, digits and hyphens, starting with a letter or digit, at most %d characters", name, maxNameLen)
+	default:
+		if j, dup := seen[name]; dup {
+			p.add(key, "%q is already used by %s[%d]", name, list, j)
+			return
+		}
+		seen[name] = i
+	}
+}
+
+// checkHostPort checks a host:port listen address; the host may be empty
+// (all interfaces) and the port must be a number.
+func checkHostPort(p *problems, key, addr string, required bool) {
+	if addr == "" {
+		if required {
+			p.add(key, "required: host:port, e.g. \"127.0.0.1:8080\"")
+		}
+		return
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		p.add(key, "%q is not host:port, e.g. \"127.0.0.1:8080\" or \":8080\"", addr)
+		return
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		p.add(key, "%q has no valid port number", addr)
+	}
+}
