@@ -3,7 +3,7 @@
 //
 // Lifecycle of an adapter (modelled on Caddy's modules):
 //
-//	register (init) → New(name, raw config) → Validate at start → Deliver … → Close
+//	register (init) → Factory(name, decode) at start, which checks the options → Deliver … → Close
 //
 // The gateway reads a delivery from its JetStream consumer, calls Deliver and
 // acknowledges the message only when Deliver returned nil. Deliver must be
@@ -27,7 +27,7 @@ type Attachment struct {
 	Name string
 	// ContentType is the media type the sender gave, or application/octet-stream.
 	ContentType string
-	// Size in bytes.
+	// Size in bytes; always exact (the gateway stored the attachment before).
 	Size int64
 	// Open returns the attachment's content. Each call returns a fresh reader.
 	Open func(ctx context.Context) (io.ReadCloser, error)
@@ -63,8 +63,11 @@ type Adapter interface {
 }
 
 // Factory builds an adapter for the target called name from its YAML options.
-// decode fills a struct from the options and fails naming the offending key.
-// It must check the options and fail with a clear message for bad ones.
+// decode fills a struct from the options strictly (an unknown key or a wrong
+// type is an error naming targets[i].options.<key> and its line) and honours
+// encoding.TextUnmarshaler. The factory must check the options and fail with
+// a clear message for bad ones; a problem with one option is reported as
+// "<key>: <problem>" (e.g. "dir: required") so the gateway can name the key.
 type Factory func(name string, decode func(v any) error) (Adapter, error)
 
 var (
