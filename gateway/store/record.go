@@ -1,0 +1,220 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Record describes one submission. It travels as compact JSON in the
+// Drehscheibe-Record header; docs/adapters.md documents every field.
+type Record struct {
+	ID              string       `json:"id"`
+	Sender          string       `json:"sender"`
+	Target          string       `json:"target"`
+	Rule            string       `json:"rule"`
+	Namespace       string       `json:"namespace"`
+	Standard        string       `json:"standard,omitempty"`
+	Version         string       `json:"version,omitempty"`
+	MessageType     string       `json:"message_type"`
+	Author          string       `json:"author,omitempty"`
+	Reader          string       `json:"reader,omitempty"`
+	NachrichtenUUID string       `json:"nachrichten_uuid,omitempty"`
+	Service         string       `json:"service,omitempty"`
+	ReplyTo         string       `json:"reply_to,omitempty"`
+	Test            bool         `json:"test"`
+	MessageSize     int64        `json:"message_size"`
+	MessageSHA256   string       `json:"message_sha256"`
+	RequestSHA256   string       `json:"request_sha256"` // over the whole request, for Idempotency-Key checks
+	Attachments     []Attachment `json:"attachments,omitempty"`
+	ReceivedAt      time.Time    `json:"received_at"`
+	ValidatedAt     time.Time    `json:"validated_at"`
+	RoutedAt        time.Time    `json:"routed_at"`
+}
+
+// Attachment describes one stored attachment; its content is the object Object.
+type Attachment struct {
+	Name        string `json:"name"`
+	ContentType string `json:"content_type"`
+	Size        int64  `json:"size"`
+	SHA256      string `json:"sha256"`
+	Object      string `json:"object"`
+}
+
+// Submission is what the intake hands the store.
+type Submission struct {
+	Record      Record
+	Message     []byte
+	Attachments [][]byte // contents, in the order of Record.Attachments
+	// IdempotencyKey, if not empty, scopes retries: JetStream's duplicate window
+	// returns the first submission for the same sender and key.
+	IdempotencyKey string
+}
+
+// Stored is the result of Put.
+type Stored struct {
+	Record    Record
+	QueuedAt  time.Time
+	Duplicate bool // an earlier submission with the same Idempotency-Key was returned
+}
+
+// ErrIdempotencyConflict means the Idempotency-Key was used before for a different request.
+var ErrIdempotencyConflict = errors.New("idempotency key reused with a different request")
+
+// Subject of a submission for target.
+func Subject(id, target string) string { return SubmissionsPrefix + id + "." + target }
+
+// Put stores a submission durably. It returns only after JetStream has
+// acknowledged the submission message (with the embedded default: fsynced).
+func (s *Store) Put(ctx context.Context, sub *Submission) (*Stored, error) {
+	r := sub.Record
+	var objects []string
+	// Attachments and large messages go first; the submission message that
+	// references them is the commit point.
+	for i := range r.Attachments {
+		name := fmt.Sprintf("%s/attachments/%d", r.ID, i)
+		if _, err := s.payloads.PutBytes(ctx, name, sub.Attachments[i]); err != nil {
+			s.deleteObjects(objects)
+			return nil, fmt.Errorf("%w: store attachment: %v", ErrUnavailable, err)
+		}
+		r.Attachments[i].Object = name
+		objects = append(objects, name)
+	}
+	body := sub.Message
+	msg := nats.NewMsg(Subject(r.ID, r.Target))
+	if len(body) > s.InlineLimit {
+		name := r.ID + "/message"
+		if _, err := s.payloads.PutBytes(ctx, name, body); err != nil {
+			s.deleteObjects(objects)
+			return nil, fmt.Errorf("%w: store message: %v", ErrUnavailable, err)
+		}
+		objects = append(objects, name)
+		msg.Header.Set(HdrPayloadObject, name)
+		body = nil
+	}
+	rec, err := json.Marshal(r)
+	if err != nil {
+		return nil, err
+	}
+	msg.Data = body
+	msg.Header.Set(HdrSubmissionID, r.ID)
+	msg.Header.Set(HdrTarget, r.Target)
+	msg.Header.Set(HdrNamespace, r.Namespace)
+	msg.Header.Set(HdrMessageType, r.MessageType)
+	msg.Header.Set(HdrReader, r.Reader)
+	msg.Header.Set(HdrAuthor, r.Author)
+	msg.Header.Set(HdrTest, strconv.FormatBool(r.Test))
+	msg.Header.Set(HdrRecord, string(rec))
+	msgID := "s:" + r.ID
+	if sub.IdempotencyKey != "" {
+		h := sha256.Sum256([]byte(r.Sender + "\x00" + sub.IdempotencyKey))
+		msgID = "k:" + hex.EncodeToString(h[:])
+	}
+	msg.Header.Set(jetstream.MsgIDHeader, msgID)
+
+	ack, err := s.js.PublishMsg(ctx, msg)
+	if err != nil {
+		s.deleteObjects(objects)
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	if ack.Duplicate {
+		s.deleteObjects(objects)
+		first, err := s.subs.GetMsg(ctx, ack.Sequence)
+		if err != nil {
+			return nil, fmt.Errorf("%w: load original of duplicate: %v", ErrUnavailable, err)
+		}
+		orig, err := decodeRecord(first.Header)
+		if err != nil {
+			return nil, err
+		}
+		if orig.RequestSHA256 != r.RequestSHA256 || orig.Sender != r.Sender {
+			return nil, ErrIdempotencyConflict
+		}
+		return &Stored{Record: orig, QueuedAt: first.Time, Duplicate: true}, nil
+	}
+	return &Stored{Record: r, QueuedAt: time.Now().UTC()}, nil
+}
+
+func (s *Store) deleteObjects(names []string) {
+	for _, n := range names {
+		_ = s.payloads.Delete(context.Background(), n)
+	}
+}
+
+func decodeRecord(h nats.Header) (Record, error) {
+	var r Record
+	if err := json.Unmarshal([]byte(h.Get(HdrRecord)), &r); err != nil {
+		return r, fmt.Errorf("decode %s header: %w", HdrRecord, err)
+	}
+	return r, nil
+}
+
+// Entry is a stored submission as the status endpoint reads it.
+type Entry struct {
+	Record   Record
+	QueuedAt time.Time
+	Sequence uint64
+}
+
+// Get loads the submission id.
+func (s *Store) Get(ctx context.Context, id string) (*Entry, error) {
+	if !validToken(id) {
+		return nil, ErrNotFound
+	}
+	m, err := s.subs.GetLastMsgForSubject(ctx, SubmissionsPrefix+id+".*")
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	r, err := decodeRecord(m.Header)
+	if err != nil {
+		return nil, err
+	}
+	return &Entry{Record: r, QueuedAt: m.Time, Sequence: m.Sequence}, nil
+}
+
+// Message returns the message bytes of a submission message (inline or from the object store).
+func (s *Store) Message(ctx context.Context, h nats.Header, data []byte) ([]byte, error) {
+	name := h.Get(HdrPayloadObject)
+	if name == "" {
+		return data, nil
+	}
+	return s.payloads.GetBytes(ctx, name)
+}
+
+// OpenObject opens a stored payload object (attachment or large message).
+func (s *Store) OpenObject(ctx context.Context, name string) (io.ReadCloser, error) {
+	b, err := s.payloads.GetBytes(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return io.NopCloser(bytes.NewReader(b)), nil
+}
+
+// validToken reports whether id can stand in a subject without changing its meaning.
+func validToken(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// DecodeRecord reads the Record of a submission message.
+func DecodeRecord(h nats.Header) (Record, error) { return decodeRecord(h) }
