@@ -1,0 +1,94 @@
+// Package metrics defines drehscheibe's Prometheus metrics. Names follow the
+// Prometheus guide: prefix drehscheibe_, base units, _total counters, and
+// labels with bounded values only (outcomes, configured target and adapter names).
+package metrics
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics holds the collectors and the registry they are registered with.
+type Metrics struct {
+	Registry          *prometheus.Registry
+	Submissions       *prometheus.CounterVec
+	ValidationSeconds *prometheus.HistogramVec
+	DeliveryAttempts  *prometheus.CounterVec
+	DeliverySeconds   *prometheus.HistogramVec
+	QueueDepth        *prometheus.GaugeVec
+	HTTPRequests      *prometheus.CounterVec
+	HTTPSeconds       *prometheus.HistogramVec
+}
+
+// New registers every metric on a fresh registry, with the Go and process collectors.
+func New() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		Submissions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "drehscheibe_submissions_total",
+			Help: "Submissions by outcome (accepted, duplicate, or the problem type that refused them).",
+		}, []string{"outcome"}),
+		ValidationSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "drehscheibe_validation_duration_seconds",
+			Help:    "Time to validate one message against its XÖV schema, by outcome.",
+			Buckets: []float64{.0002, .0005, .001, .002, .005, .01, .025, .05, .1, .25, 1, 5},
+		}, []string{"outcome"}),
+		DeliveryAttempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "drehscheibe_delivery_attempts_total",
+			Help: "Delivery attempts by target, adapter and result (success, transient, permanent).",
+		}, []string{"target", "adapter", "result"}),
+		DeliverySeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "drehscheibe_delivery_duration_seconds",
+			Help:    "Time of one delivery attempt, by target.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"target"}),
+		QueueDepth: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "drehscheibe_queue_depth",
+			Help: "Submissions waiting for or in delivery, per target (pending + unacknowledged).",
+		}, []string{"target"}),
+		HTTPRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "drehscheibe_http_requests_total",
+			Help: "HTTP requests by route and status code.",
+		}, []string{"route", "code"}),
+		HTTPSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "drehscheibe_http_request_duration_seconds",
+			Help:    "HTTP request latency by route.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10},
+		}, []string{"route"}),
+	}
+	m.Registry.MustRegister(m.Submissions, m.ValidationSeconds, m.DeliveryAttempts, m.DeliverySeconds,
+		m.QueueDepth, m.HTTPRequests, m.HTTPSeconds,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Validated implements intake.Observer.
+func (m *Metrics) Validated(outcome string, d time.Duration) {
+	m.ValidationSeconds.WithLabelValues(outcome).Observe(d.Seconds())
+}
+
+// DeliveryAttempt implements dispatch.Observer.
+func (m *Metrics) DeliveryAttempt(target, adapter, result string, d time.Duration) {
+	m.DeliveryAttempts.WithLabelValues(target, adapter, result).Inc()
+	m.DeliverySeconds.WithLabelValues(target).Observe(d.Seconds())
+}
+
+// PollQueueDepth updates drehscheibe_queue_depth every interval until ctx ends.
+// depth returns pending+unacknowledged per target.
+func (m *Metrics) PollQueueDepth(ctx context.Context, every time.Duration, depth func(context.Context) map[string]float64) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		for target, v := range depth(ctx) {
+			m.QueueDepth.WithLabelValues(target).Set(v)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

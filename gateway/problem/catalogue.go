@@ -1,0 +1,46 @@
+package problem
+
+import "net/http"
+
+// The catalogue. Keep it in step with docs/problems.md (TestCatalogueDocumented checks).
+var (
+	Malformed = Type{"malformed-xml", http.StatusBadRequest, "Malformed XML",
+		"The message is not well-formed XML. `errors` lists libxml2's message with line and column. Fix the XML producer."}
+	Forbidden = Type{"forbidden-xml", http.StatusBadRequest, "Forbidden XML construct",
+		"The message contains a construct the gateway refuses for safety: a DOCTYPE (and with it entity declarations and external references). XÖV messages never need one; remove it."}
+	SchemaViolation = Type{"schema-violation", http.StatusUnprocessableEntity, "Schema violation",
+		"The message is well-formed but violates its XÖV schema. `errors` lists every violation with line, column and libxml2's message; `facts` shows what the gateway identified."}
+	UnknownMessage = Type{"unknown-message-type", http.StatusUnprocessableEntity, "Unknown namespace or message type",
+		"The root element's namespace is not one of the loaded standards, or the namespace is loaded but the root element is not a message of it. `found` names what was found, `loaded` the namespaces the gateway knows. Check the namespace and version your producer writes, or ask the operator to load the schema package."}
+	MetadataConflict = Type{"metadata-conflict", http.StatusUnprocessableEntity, "Metadata contradicts the message",
+		"A value in the `metadata` part contradicts the same value in the XÖV message (`conflicts` lists field, document value and metadata value). Metadata may only supply what the document lacks."}
+	NoRoute = Type{"no-route", http.StatusUnprocessableEntity, "No route for the message",
+		"No routing rule matches the message; nothing was stored. `facts` names reader and message type. Check the reader (Behördenkennung) or ask the operator for a route."}
+	TestRefused = Type{"test-message-refused", http.StatusUnprocessableEntity, "Test message refused",
+		"The message is marked as a test (test=\"true\" or metadata) but the matching route has no test target. Test messages never reach a production Fachverfahren."}
+	BadRequest = Type{"bad-request", http.StatusBadRequest, "Bad request",
+		"The request is malformed: a multipart body without a `message` part, unreadable metadata JSON, a broken multipart body. `detail` says what."}
+	TooLarge = Type{"payload-too-large", http.StatusRequestEntityTooLarge, "Request too large",
+		"The request body or the number of attachments exceeds the configured limit (`limit` in bytes or count)."}
+	UnsupportedMediaType = Type{"unsupported-media-type", http.StatusUnsupportedMediaType, "Unsupported content type",
+		"Send the message as `application/xml` (or `text/xml`), or as `multipart/form-data` with a `message` part."}
+	Unauthorized = Type{"unauthorized", http.StatusUnauthorized, "Missing or invalid credentials",
+		"Send the API key as `Authorization: Bearer <key>` (or `X-API-Key`)."}
+	NotFound = Type{"not-found", http.StatusNotFound, "Not found",
+		"No submission with this id exists for your sender. (The gateway does not reveal whether another sender's submission exists.)"}
+	IdempotencyConflict = Type{"idempotency-key-reused", http.StatusConflict, "Idempotency-Key reused with a different request",
+		"The Idempotency-Key was used before with a different body. Use a new key for a new submission."}
+	MethodNotAllowed = Type{"method-not-allowed", http.StatusMethodNotAllowed, "Method not allowed",
+		"The endpoint does not support this HTTP method."}
+	Unavailable = Type{"unavailable", http.StatusServiceUnavailable, "Temporarily unavailable",
+		"The gateway cannot store the submission right now (JetStream unavailable or shutting down). Nothing was stored; retry after `Retry-After` seconds with the same Idempotency-Key."}
+	Internal = Type{"internal-error", http.StatusInternalServerError, "Internal error",
+		"An unexpected error. The `request_id` identifies the log lines for the operator."}
+)
+
+// Catalogue lists every type, in documentation order.
+var Catalogue = []Type{
+	Malformed, Forbidden, SchemaViolation, UnknownMessage, MetadataConflict, NoRoute, TestRefused,
+	BadRequest, TooLarge, UnsupportedMediaType, Unauthorized, NotFound, IdempotencyConflict,
+	MethodNotAllowed, Unavailable, Internal,
+}
