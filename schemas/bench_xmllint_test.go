@@ -1,0 +1,140 @@
+package schemas
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestCompareXmllint measures, in one run, the documents per second of
+// Catalog.Validate on one and two goroutines and of xmllint (one process
+// validating N copies of a file, the schema compiled once) on every real
+// message and on a generated 40 MB message, and prints a Markdown table.
+// xmllint --stream is timed on the 40 MB message only: for small files it
+// recompiles the schema per file and measures nothing else. It runs only when
+// asked:
+//
+//	DREHSCHEIBE_BENCH_XMLLINT=1 go test ./schemas -run TestCompareXmllint -v
+func TestCompareXmllint(t *testing.T) {
+	if os.Getenv("DREHSCHEIBE_BENCH_XMLLINT") == "" {
+		t.Skip("set DREHSCHEIBE_BENCH_XMLLINT=1 to compare with xmllint")
+	}
+	if _, err := exec.LookPath("xmllint"); err != nil {
+		t.Skip("xmllint is not on PATH")
+	}
+	c := shared(t)
+	root := sharedDir(t, "xoev")
+	lint := xmllintSchemas(t, root)
+	files := realMessages(t)
+	big := writeFile(t, t.TempDir(), "generated-40MB-xbeteiligung.xml", string(bigDocument(t, 40<<20, "\n")))
+	files = append(files, big)
+
+	version, _ := exec.Command("xmllint", "--version").CombinedOutput()
+	fmt.Printf("\nnproc %d, GOMAXPROCS %d, %s, %s\n\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(),
+		strings.SplitN(string(version), "\n", 2)[0])
+	fmt.Println("| document | KB | Validate, 1 goroutine, docs/s | Validate, 2 goroutines, docs/s | xmllint, docs/s | 1 goroutine ÷ xmllint | 2 goroutines ÷ xmllint |")
+	fmt.Println("|---|--:|--:|--:|--:|--:|--:|")
+	var sum [3]float64 // seconds per document, summed over the real messages
+	for _, f := range files {
+		doc, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := c.Validate(doc)
+		s := lint[r.Namespace]
+		isBig := f == big
+		window := 400 * time.Millisecond
+		if isBig {
+			window = 2 * time.Second
+		}
+		rates := [3]float64{
+			validateRate(c, doc, 1, window),
+			validateRate(c, doc, 2, window),
+			xmllintRate(t, s, f, isBig, ""),
+		}
+		name, _ := filepath.Rel(root, f)
+		if isBig {
+			name = "generated 40 MB XBeteiligung, base64 attachment"
+			defer fmt.Printf("\nxmllint --stream on the 40 MB message: %.1f s\n", 1/xmllintRate(t, s, f, true, "--stream"))
+		} else {
+			for i, rate := range rates {
+				sum[i] += 1 / rate
+			}
+		}
+		fmt.Printf("| %s | %d | %s | %s | %s | %.1f× | %.1f× |\n", name, len(doc)/1024,
+			rateString(rates[0]), rateString(rates[1]), rateString(rates[2]), rates[0]/rates[2], rates[1]/rates[2])
+	}
+	n := float64(len(files) - 1)
+	fmt.Printf("| all %d real messages, mixed | | %s | %s | %s | %.1f× | %.1f× |\n", len(files)-1,
+		rateString(n/sum[0]), rateString(n/sum[1]), rateString(n/sum[2]), sum[2]/sum[0], sum[2]/sum[1])
+}
+
+func rateString(r float64) string {
+	if r < 10 {
+		return fmt.Sprintf("%.3g", r)
+	}
+	return fmt.Sprintf("%.0f", r)
+}
+
+// validateRate returns the documents per second Validate achieves on the
+// given number of goroutines within about window.
+func validateRate(c *Catalog, doc []byte, goroutines int, window time.Duration) float64 {
+	c.Validate(doc)
+	var wg sync.WaitGroup
+	counts := make([]int, goroutines)
+	start := time.Now()
+	for g := range counts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for counts[g] == 0 || time.Since(start) < window {
+				c.Validate(doc)
+				counts[g]++
+			}
+		}()
+	}
+	wg.Wait()
+	total := 0
+	for _, n := range counts {
+		total += n
+	}
+	return float64(total) / time.Since(start).Seconds()
+}
+
+// xmllintRate returns the documents per second of one xmllint process that
+// validates many copies of path, without the time to compile the schema:
+// (n-1) / (t(n copies) - t(1 copy)). A big document is validated once, and
+// its single time counts, the schema compilation included.
+func xmllintRate(t *testing.T, s xmllintSchema, path string, big bool, mode string) float64 {
+	t.Helper()
+	run := func(copies int) time.Duration {
+		args := []string{}
+		if mode != "" {
+			args = append(args, mode)
+		}
+		if big {
+			args = append(args, "--huge")
+		}
+		for i := 0; i < copies; i++ {
+			args = append(args, path)
+		}
+		start := time.Now()
+		if _, stderr, err := s.xmllint(args...); err != nil {
+			t.Fatalf("xmllint: %v\n%s", err, stderr)
+		}
+		return time.Since(start)
+	}
+	if big {
+		return 1 / run(1).Seconds()
+	}
+	one := run(1)
+	estimate := max(run(10)-one, time.Millisecond) / 9
+	n := max(10, int(400*time.Millisecond/estimate))
+	return float64(n-1) / (run(n) - one).Seconds()
+}
