@@ -7,7 +7,7 @@ var (
 	Malformed = Type{"malformed-xml", http.StatusBadRequest, "Malformed XML",
 		"The message is not well-formed XML. `errors` lists libxml2's message with line and column. Fix the XML producer."}
 	Forbidden = Type{"forbidden-xml", http.StatusBadRequest, "Forbidden XML construct",
-		"The message contains a construct the gateway refuses for safety: a DOCTYPE (and with it entity declarations and external references). XÖV messages never need one; remove it."}
+		"The message contains a construct the gateway refuses for safety: a DOCTYPE (and with it entity declarations and external references), or nesting deeper than the limit. XÖV messages need neither; remove the DOCTYPE or flatten the document."}
 	SchemaViolation = Type{"schema-violation", http.StatusUnprocessableEntity, "Schema violation",
 		"The message is well-formed but violates its XÖV schema. `errors` lists every violation with line, column and libxml2's message; `facts` shows what the gateway identified."}
 	UnknownMessage = Type{"unknown-message-type", http.StatusUnprocessableEntity, "Unknown namespace or message type",

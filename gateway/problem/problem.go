@@ -5,9 +5,11 @@
 package problem
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"sort"
 )
 
 // BaseURI prefixes every problem type; the fragment names the entry in docs/problems.md.
@@ -49,19 +51,48 @@ func (p *Problem) With(key string, value any) *Problem {
 // Error makes a Problem usable as an error inside the gateway.
 func (p *Problem) Error() string { return p.Type.Slug + ": " + p.Detail }
 
-// MarshalJSON renders the RFC 9457 members followed by the extension members.
+// MarshalJSON renders the RFC 9457 members first (type, title, status,
+// detail, instance), then the extension members in name order.
 func (p *Problem) MarshalJSON() ([]byte, error) {
-	m := make(map[string]any, len(p.Ext)+4)
-	for k, v := range p.Ext {
-		m[k] = v
+	var b bytes.Buffer
+	member := func(k string, v any) error {
+		if b.Len() > 1 {
+			b.WriteByte(',')
+		}
+		kb, _ := json.Marshal(k)
+		vb, err := json.Marshal(v)
+		if err != nil {
+			return fmt.Errorf("problem member %s: %w", k, err)
+		}
+		b.Write(kb)
+		b.WriteByte(':')
+		b.Write(vb)
+		return nil
 	}
-	m["type"] = p.Type.URI()
-	m["title"] = p.Type.Title
-	m["status"] = p.Type.Status
+	b.WriteByte('{')
+	_ = member("type", p.Type.URI())
+	_ = member("title", p.Type.Title)
+	_ = member("status", p.Type.Status)
 	if p.Detail != "" {
-		m["detail"] = p.Detail
+		_ = member("detail", p.Detail)
 	}
-	return json.Marshal(m)
+	if v, ok := p.Ext["instance"]; ok {
+		_ = member("instance", v)
+	}
+	keys := make([]string, 0, len(p.Ext))
+	for k := range p.Ext {
+		if k != "instance" && k != "type" && k != "title" && k != "status" && k != "detail" {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if err := member(k, p.Ext[k]); err != nil {
+			return nil, err
+		}
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
 }
 
 // Write sends p as the response; instance is the request path.

@@ -48,7 +48,7 @@ type Attachment struct {
 	ContentType string `json:"content_type"`
 	Size        int64  `json:"size"`
 	SHA256      string `json:"sha256"`
-	Object      string `json:"object"`
+	Object      string `json:"object,omitempty"`
 }
 
 // Submission is what the intake hands the store.

@@ -1,0 +1,216 @@
+// Package api is drehscheibe's REST API under /v1 (see api/openapi.json and
+// docs/efa-providers.md). Every error is a problem from gateway/problem; every
+// response carries X-Request-ID.
+package api
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+
+	"github.com/drehscheibe/drehscheibe/gateway/intake"
+	"github.com/drehscheibe/drehscheibe/gateway/metrics"
+	"github.com/drehscheibe/drehscheibe/gateway/problem"
+	"github.com/drehscheibe/drehscheibe/gateway/store"
+)
+
+// OpenAPI is the OpenAPI 3.1 description served at /openapi.json.
+//
+//go:embed openapi.json
+var OpenAPI []byte
+
+// Limits bound what one request may carry.
+type Limits struct {
+	MaxBodyBytes   int64
+	MaxAttachments int
+}
+
+// Server holds what the handlers need.
+type Server struct {
+	Pipeline *intake.Pipeline
+	Store    *store.Store
+	Metrics  *metrics.Metrics
+	Log      *zap.Logger
+	Limits   Limits
+	// Senders maps the hex SHA-256 of an API key to the sender's name.
+	Senders map[string]string
+	// PublicURL, if set, prefixes Location and status_url (e.g. https://gw.example.org).
+	PublicURL string
+	// Ready reports readiness for /readyz.
+	Ready func(context.Context) error
+}
+
+// Handler returns the HTTP handler with every route and the middleware.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	s.route(mux, "/v1/submissions", http.MethodPost, s.submit)
+	s.route(mux, "/v1/submissions/{id}", http.MethodGet, s.status)
+	s.route(mux, "/v1/validate", http.MethodPost, s.validate)
+	s.route(mux, "/openapi.json", http.MethodGet, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(OpenAPI)
+	})
+	s.route(mux, "/healthz", http.MethodGet, func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	s.route(mux, "/readyz", http.MethodGet, s.readyz)
+	promH := promhttp.HandlerFor(s.Metrics.Registry, promhttp.HandlerOpts{})
+	s.route(mux, "/metrics", http.MethodGet, promH.ServeHTTP)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.writeProblem(w, r, problem.New(problem.NotFound, "no endpoint %s", r.URL.Path))
+	})
+	return s.middleware(mux)
+}
+
+// route registers h for one method; other methods get a problem document.
+func (s *Server) route(mux *http.ServeMux, pattern, method string, h http.HandlerFunc) {
+	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != method && !(method == http.MethodGet && r.Method == http.MethodHead) {
+			w.Header().Set("Allow", method)
+			s.writeProblem(w, r, problem.New(problem.MethodNotAllowed, "%s does not support %s; use %s", r.URL.Path, r.Method, method))
+			return
+		}
+		h(w, r)
+	})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.Ready != nil {
+		if err := s.Ready(r.Context()); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": err.Error()})
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// sender authenticates the request. It writes the 401 itself and returns "" when it fails.
+func (s *Server) sender(w http.ResponseWriter, r *http.Request) string {
+	key := r.Header.Get("X-API-Key")
+	if a := r.Header.Get("Authorization"); key == "" && len(a) > 7 && strings.EqualFold(a[:7], "Bearer ") {
+		key = strings.TrimSpace(a[7:])
+	}
+	if key == "" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="drehscheibe"`)
+		s.writeProblem(w, r, problem.New(problem.Unauthorized, "no API key: send Authorization: Bearer <key>"))
+		return ""
+	}
+	name, ok := s.Senders[HashKey(key)]
+	if !ok {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="drehscheibe", error="invalid_token"`)
+		s.writeProblem(w, r, problem.New(problem.Unauthorized, "the API key is not valid"))
+		return ""
+	}
+	return name
+}
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	sender := s.sender(w, r)
+	if sender == "" {
+		return
+	}
+	id := r.PathValue("id")
+	e, err := s.Store.Get(r.Context(), id)
+	// Another sender's submission is as absent as a missing one.
+	if errors.Is(err, store.ErrNotFound) || (err == nil && e.Record.Sender != sender) {
+		s.writeProblem(w, r, problem.New(problem.NotFound, "no submission %q", id))
+		return
+	}
+	if err != nil {
+		s.unavailable(w, r, err)
+		return
+	}
+	events, err := s.Store.Events(r.Context(), e)
+	if err != nil {
+		s.unavailable(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, statusView(e.Record, s.statusURL(r, e.Record.ID), store.Status(events), events))
+}
+
+func (s *Server) unavailable(w http.ResponseWriter, r *http.Request, err error) {
+	s.Log.Error("jetstream unavailable", zap.String("request_id", requestID(r.Context())), zap.Error(err))
+	w.Header().Set("Retry-After", "5")
+	s.writeProblem(w, r, problem.New(problem.Unavailable, "the gateway's store is unavailable; retry later"))
+}
+
+// statusURL is the absolute URL of a submission: under PublicURL if set, else
+// under the scheme and host the client used.
+func (s *Server) statusURL(r *http.Request, id string) string {
+	base := strings.TrimRight(s.PublicURL, "/")
+	if base == "" {
+		scheme := "http"
+		if r.TLS != nil {
+			scheme = "https"
+		}
+		base = scheme + "://" + r.Host
+	}
+	return base + "/v1/submissions/" + id
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// submissionView is the JSON of a submission in 202 and status answers.
+type submissionView struct {
+	ID          string             `json:"id"`
+	Status      string             `json:"status"`
+	StatusURL   string             `json:"status_url"`
+	ReceivedAt  time.Time          `json:"received_at"`
+	Facts       factsView          `json:"facts"`
+	Route       routeView          `json:"route"`
+	Attachments []store.Attachment `json:"attachments,omitempty"`
+	Events      []store.Event      `json:"events,omitempty"`
+}
+
+type factsView struct {
+	Standard        string `json:"standard,omitempty"`
+	Version         string `json:"version,omitempty"`
+	Namespace       string `json:"namespace"`
+	MessageType     string `json:"message_type"`
+	Author          string `json:"author,omitempty"`
+	Reader          string `json:"reader,omitempty"`
+	NachrichtenUUID string `json:"nachrichten_uuid,omitempty"`
+	Service         string `json:"service,omitempty"`
+	Test            bool   `json:"test"`
+}
+
+type routeView struct {
+	Rule   string `json:"rule"`
+	Target string `json:"target"`
+}
+
+func statusView(r store.Record, url, status string, events []store.Event) submissionView {
+	v := submissionView{
+		ID: r.ID, Status: status, StatusURL: url, ReceivedAt: r.ReceivedAt,
+		Facts: factsView{Standard: r.Standard, Version: r.Version, Namespace: r.Namespace, MessageType: r.MessageType,
+			Author: r.Author, Reader: r.Reader, NachrichtenUUID: r.NachrichtenUUID, Service: r.Service, Test: r.Test},
+		Route: routeView{Rule: r.Rule, Target: r.Target},
+	}
+	// Senders see that an attempt failed and whether it will be retried, not
+	// the receiver's internals (addresses, paths) that error texts carry;
+	// operators find those in the logs under the submission id.
+	for _, e := range events {
+		if e.Error != "" {
+			e.Error = "delivery attempt failed"
+		}
+		v.Events = append(v.Events, e)
+	}
+	for _, a := range r.Attachments {
+		a.Object = ""
+		v.Attachments = append(v.Attachments, a)
+	}
+	return v
+}

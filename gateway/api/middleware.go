@@ -1,0 +1,99 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/drehscheibe/drehscheibe/gateway/problem"
+)
+
+type ctxKey int
+
+const requestIDKey ctxKey = 0
+
+func requestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey).(string)
+	return id
+}
+
+// HashKey is the form in which the config keeps API keys: hex SHA-256.
+func HashKey(key string) string {
+	h := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(h[:])
+}
+
+type recorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if r.code == 0 {
+		r.code = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.code == 0 {
+		r.code = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+// middleware sets X-Request-ID, recovers panics into a problem, logs and measures.
+func (s *Server) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := r.Header.Get("X-Request-ID")
+		if !saneRequestID(id) {
+			id = newRequestID()
+		}
+		w.Header().Set("X-Request-ID", id)
+		r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
+		rec := &recorder{ResponseWriter: w}
+		defer func() {
+			if v := recover(); v != nil {
+				s.Log.Error("panic in handler", zap.String("request_id", id), zap.Any("panic", v), zap.ByteString("stack", debug.Stack()))
+				if rec.code == 0 {
+					problem.New(problem.Internal, "internal error; quote request id %s", id).With("request_id", id).Write(rec, r.URL.Path)
+				}
+			}
+			route := r.Pattern
+			if route == "" {
+				route = "other"
+			}
+			s.Metrics.HTTPRequests.WithLabelValues(route, strconv.Itoa(rec.code)).Inc()
+			s.Metrics.HTTPSeconds.WithLabelValues(route).Observe(time.Since(start).Seconds())
+			s.Log.Debug("http request", zap.String("request_id", id), zap.String("method", r.Method),
+				zap.String("path", r.URL.Path), zap.Int("status", rec.code), zap.Duration("took", time.Since(start)))
+		}()
+		next.ServeHTTP(rec, r)
+	})
+}
+
+func saneRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for _, c := range id {
+		if c <= ' ' || c > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,249 @@
+package api
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"path"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/drehscheibe/drehscheibe/gateway/identify"
+	"github.com/drehscheibe/drehscheibe/gateway/intake"
+	"github.com/drehscheibe/drehscheibe/gateway/problem"
+	"github.com/drehscheibe/drehscheibe/gateway/store"
+)
+
+// submit handles POST /v1/submissions.
+func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
+	received := time.Now().UTC()
+	sender := s.sender(w, r)
+	if sender == "" {
+		s.count("unauthorized")
+		return
+	}
+	req, prob := s.readRequest(w, r)
+	if prob != nil {
+		s.refuse(w, r, prob)
+		return
+	}
+	req.Sender = sender
+	req.ReceivedAt = received
+	req.IdempotencyKey = r.Header.Get("Idempotency-Key")
+	if len(req.IdempotencyKey) > 255 {
+		s.refuse(w, r, problem.New(problem.BadRequest, "Idempotency-Key is longer than 255 characters"))
+		return
+	}
+	stored, _, prob := s.Pipeline.Submit(r.Context(), req)
+	if prob != nil {
+		if prob.Type == problem.Unavailable {
+			w.Header().Set("Retry-After", "5")
+			s.Log.Error("submission not stored", zap.String("request_id", requestID(r.Context())), zap.String("detail", prob.Detail))
+		}
+		s.refuse(w, r, prob)
+		return
+	}
+	rec := stored.Record
+	outcome := "accepted"
+	if stored.Duplicate {
+		outcome = "duplicate"
+		w.Header().Set("Idempotent-Replayed", "true")
+	}
+	s.count(outcome)
+	s.Log.Info("submission "+outcome, zap.String("request_id", requestID(r.Context())), zap.String("submission_id", rec.ID),
+		zap.String("sender", sender), zap.String("message_type", rec.MessageType), zap.String("target", rec.Target),
+		zap.Bool("test", rec.Test))
+	url := s.statusURL(r, rec.ID)
+	w.Header().Set("Location", url)
+	status, events := "queued", []store.Event(nil)
+	if stored.Duplicate {
+		// A replay shows where the first submission stands now.
+		if e, err := s.Store.Get(r.Context(), rec.ID); err == nil {
+			if evs, err := s.Store.Events(r.Context(), e); err == nil {
+				status, events = store.Status(evs), evs
+			}
+		}
+	}
+	writeJSON(w, http.StatusAccepted, statusView(rec, url, status, events))
+}
+
+// validate handles POST /v1/validate: the same checks as a submission, nothing stored.
+func (s *Server) validate(w http.ResponseWriter, r *http.Request) {
+	sender := s.sender(w, r)
+	if sender == "" {
+		return
+	}
+	req, prob := s.readRequest(w, r)
+	if prob != nil {
+		s.writeProblem(w, r, prob)
+		return
+	}
+	req.Sender = sender
+	c, prob := s.Pipeline.Check(req)
+	if prob != nil {
+		s.writeProblem(w, r, prob)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"valid": true,
+		"facts": c.Facts,
+		"route": routeView{Rule: c.Decision.Rule, Target: c.Decision.Target},
+	})
+}
+
+func (s *Server) count(outcome string) { s.Metrics.Submissions.WithLabelValues(outcome).Inc() }
+
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, p *problem.Problem) {
+	s.count(p.Type.Slug)
+	s.writeProblem(w, r, p)
+}
+
+func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, p *problem.Problem) {
+	p.With("request_id", requestID(r.Context())).Write(w, r.URL.Path)
+}
+
+// readRequest reads the body as application/xml or multipart/form-data within the limits.
+func (s *Server) readRequest(w http.ResponseWriter, r *http.Request) (*intake.Request, *problem.Problem) {
+	if s.Limits.MaxBodyBytes > 0 && r.ContentLength > s.Limits.MaxBodyBytes {
+		return nil, tooLarge(s.Limits.MaxBodyBytes)
+	}
+	if s.Limits.MaxBodyBytes > 0 {
+		r.Body = http.MaxBytesReader(w, r.Body, s.Limits.MaxBodyBytes)
+	}
+	ct := r.Header.Get("Content-Type")
+	mt, params, err := mime.ParseMediaType(ct)
+	if ct == "" || err != nil {
+		return nil, problem.New(problem.UnsupportedMediaType, "missing or unreadable Content-Type %q", ct)
+	}
+	switch {
+	case mt == "application/xml" || mt == "text/xml":
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			return nil, s.readError(err)
+		}
+		if len(body) == 0 {
+			return nil, problem.New(problem.BadRequest, "the request body is empty; send the XÖV message")
+		}
+		return &intake.Request{Message: body, RequestSHA256: fingerprint(body, nil, nil)}, nil
+	case mt == "multipart/form-data":
+		if params["boundary"] == "" {
+			return nil, problem.New(problem.BadRequest, "multipart/form-data without a boundary parameter")
+		}
+		return s.readMultipart(multipart.NewReader(r.Body, params["boundary"]))
+	default:
+		return nil, problem.New(problem.UnsupportedMediaType, "content type %q is not accepted; send application/xml or multipart/form-data", mt)
+	}
+}
+
+func (s *Server) readMultipart(mr *multipart.Reader) (*intake.Request, *problem.Problem) {
+	req := &intake.Request{}
+	var metaRaw []byte
+	seenMessage, seenMeta := false, false
+	for {
+		p, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, s.readError(err)
+		}
+		name := p.FormName()
+		data, err := io.ReadAll(p)
+		_ = p.Close()
+		if err != nil {
+			return nil, s.readError(err)
+		}
+		switch name {
+		case "message":
+			if seenMessage {
+				return nil, problem.New(problem.BadRequest, "more than one message part")
+			}
+			seenMessage = true
+			req.Message = data
+		case "metadata":
+			if seenMeta {
+				return nil, problem.New(problem.BadRequest, "more than one metadata part")
+			}
+			seenMeta = true
+			m, err := identify.ParseMetadata(data)
+			if err != nil {
+				return nil, problem.New(problem.BadRequest, "%v", err)
+			}
+			req.Metadata = &m
+			// The parsed form, so that the same metadata written differently is the same request.
+			metaRaw, _ = json.Marshal(m)
+		case "attachment":
+			if s.Limits.MaxAttachments > 0 && len(req.Attachments) >= s.Limits.MaxAttachments {
+				return nil, problem.New(problem.TooLarge, "more than %d attachments", s.Limits.MaxAttachments).With("limit", s.Limits.MaxAttachments)
+			}
+			fn := sanitizeName(p.FileName())
+			if fn == "" {
+				fn = fmt.Sprintf("attachment-%d", len(req.Attachments)+1)
+			}
+			ctype := p.Header.Get("Content-Type")
+			if ctype == "" {
+				ctype = "application/octet-stream"
+			}
+			req.Attachments = append(req.Attachments, intake.Attachment{Name: fn, ContentType: ctype, Data: data})
+		default:
+			return nil, problem.New(problem.BadRequest, "unknown multipart part %q; expected message, metadata or attachment", name)
+		}
+	}
+	if !seenMessage || len(req.Message) == 0 {
+		return nil, problem.New(problem.BadRequest, "the multipart body has no message part (form field \"message\")")
+	}
+	req.RequestSHA256 = fingerprint(req.Message, metaRaw, req.Attachments)
+	return req, nil
+}
+
+func (s *Server) readError(err error) *problem.Problem {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return tooLarge(mbe.Limit)
+	}
+	return problem.New(problem.BadRequest, "reading the request body failed: %v", err)
+}
+
+func tooLarge(limit int64) *problem.Problem {
+	return problem.New(problem.TooLarge, "the request body exceeds %d bytes", limit).With("limit", limit)
+}
+
+// fingerprint identifies a request by its content, independent of multipart boundaries.
+func fingerprint(msg, meta []byte, atts []intake.Attachment) string {
+	h := sha256.New()
+	part := func(b []byte) {
+		fmt.Fprintf(h, "%d:", len(b))
+		h.Write(b)
+	}
+	part(msg)
+	part(meta)
+	for _, a := range atts {
+		part([]byte(a.Name))
+		part([]byte(a.ContentType))
+		part(a.Data)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// sanitizeName keeps the last path element of a client-given file name and drops control characters.
+func sanitizeName(n string) string {
+	n = strings.ReplaceAll(n, "\\", "/")
+	n = path.Base(n)
+	if n == "." || n == "/" || n == ".." {
+		return ""
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, n)
+}

@@ -1,0 +1,168 @@
+// Package intake is the path of a submission, top-down in one place:
+//
+//	validate (schemas) → identify (XÖV header) → merge metadata → route → store durably
+//
+// Each stage hands the next what it needs and never reaches back. A stage that
+// refuses the submission answers with a problem from the catalogue; nothing is
+// stored unless every stage passed.
+package intake
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/drehscheibe/drehscheibe/gateway/identify"
+	"github.com/drehscheibe/drehscheibe/gateway/problem"
+	"github.com/drehscheibe/drehscheibe/gateway/routing"
+	"github.com/drehscheibe/drehscheibe/gateway/store"
+	"github.com/drehscheibe/drehscheibe/schemas"
+)
+
+// Observer receives measurements for metrics.
+type Observer interface {
+	Validated(outcome string, d time.Duration)
+}
+
+// Pipeline holds the stages.
+type Pipeline struct {
+	Catalog *schemas.Catalog
+	Router  *routing.Router
+	Store   *store.Store // nil: Check only
+	Obs     Observer
+}
+
+// Attachment is one attachment as posted.
+type Attachment struct {
+	Name, ContentType string
+	Data              []byte
+}
+
+// Request is one submission as the REST or XTA edge received it.
+type Request struct {
+	Sender         string
+	Message        []byte
+	Metadata       *identify.Metadata
+	Attachments    []Attachment
+	IdempotencyKey string
+	// RequestSHA256 fingerprints the whole request so that a reused
+	// Idempotency-Key with a different body is detected.
+	RequestSHA256 string
+	ReceivedAt    time.Time
+}
+
+// Checked is the outcome of the stages before storage.
+type Checked struct {
+	Report      *schemas.Report
+	Facts       identify.Facts
+	Decision    routing.Decision
+	ValidatedAt time.Time
+	RoutedAt    time.Time
+}
+
+// Check validates, identifies and routes req without storing anything.
+func (p *Pipeline) Check(req *Request) (*Checked, *problem.Problem) {
+	start := time.Now()
+	rep := p.Catalog.Validate(req.Message)
+	if p.Obs != nil {
+		p.Obs.Validated(string(rep.Outcome), time.Since(start))
+	}
+	c := &Checked{Report: rep, ValidatedAt: time.Now().UTC()}
+
+	switch rep.Outcome {
+	case schemas.OutcomeForbidden:
+		return c, problem.New(problem.Forbidden, "%s", firstMessage(rep, "the message contains a forbidden construct")).With("errors", rep.Errors)
+	case schemas.OutcomeMalformed:
+		return c, problem.New(problem.Malformed, "the message is not well-formed XML: %s", firstMessage(rep, "")).With("errors", rep.Errors)
+	case schemas.OutcomeUnknownRoot:
+		found := "{" + rep.Namespace + "}" + rep.Root
+		return c, problem.New(problem.UnknownMessage, "no loaded standard declares the root element %s", found).
+			With("found", map[string]string{"namespace": rep.Namespace, "element": rep.Root}).
+			With("loaded", rep.Known)
+	}
+
+	facts, err := identify.Identify(req.Message)
+	if err != nil {
+		return c, problem.New(problem.Malformed, "%v", err)
+	}
+	facts.Standard, facts.Version = rep.Standard, rep.Version
+	c.Facts = facts
+	if rep.Outcome != schemas.OutcomeValid {
+		return c, problem.New(problem.SchemaViolation, "the message violates the %s %s schema (%d errors)", rep.Standard, rep.Version, len(rep.Errors)).
+			With("errors", rep.Errors).With("facts", facts)
+	}
+	if req.Metadata != nil {
+		merged, conflicts := identify.Merge(facts, *req.Metadata)
+		if len(conflicts) > 0 {
+			return c, problem.New(problem.MetadataConflict, "%d metadata values contradict the message", len(conflicts)).
+				With("conflicts", conflicts).With("facts", facts)
+		}
+		c.Facts = merged
+	}
+	d, err := p.Router.Route(routing.Input{
+		Namespace: c.Facts.Namespace, Standard: c.Facts.Standard, MessageType: c.Facts.MessageType,
+		Reader: c.Facts.Reader, Service: c.Facts.Service, Sender: req.Sender, Test: c.Facts.Test,
+	})
+	c.RoutedAt = time.Now().UTC()
+	switch {
+	case errors.Is(err, routing.ErrTestRefused):
+		return c, problem.New(problem.TestRefused, "%v", err).With("facts", c.Facts)
+	case err != nil:
+		return c, problem.New(problem.NoRoute, "%v", err).With("facts", c.Facts)
+	}
+	c.Decision = d
+	return c, nil
+}
+
+// Submit runs Check and stores the submission durably. It returns the stored
+// submission only after JetStream acknowledged it.
+func (p *Pipeline) Submit(ctx context.Context, req *Request) (*store.Stored, *Checked, *problem.Problem) {
+	c, prob := p.Check(req)
+	if prob != nil {
+		return nil, c, prob
+	}
+	f := c.Facts
+	sum := sha256.Sum256(req.Message)
+	rec := store.Record{
+		ID: uuid.Must(uuid.NewV7()).String(), Sender: req.Sender,
+		Target: c.Decision.Target, Rule: c.Decision.Rule,
+		Namespace: f.Namespace, Standard: f.Standard, Version: f.Version, MessageType: f.MessageType,
+		Author: f.Author, Reader: f.Reader, NachrichtenUUID: f.NachrichtenUUID,
+		Service: f.Service, ReplyTo: f.ReplyTo, Test: f.Test,
+		MessageSize: int64(len(req.Message)), MessageSHA256: hex.EncodeToString(sum[:]),
+		RequestSHA256: req.RequestSHA256,
+		ReceivedAt:    req.ReceivedAt, ValidatedAt: c.ValidatedAt, RoutedAt: c.RoutedAt,
+	}
+	sub := &store.Submission{Record: rec, Message: req.Message, IdempotencyKey: req.IdempotencyKey}
+	for _, a := range req.Attachments {
+		s := sha256.Sum256(a.Data)
+		sub.Record.Attachments = append(sub.Record.Attachments, store.Attachment{
+			Name: a.Name, ContentType: a.ContentType, Size: int64(len(a.Data)), SHA256: hex.EncodeToString(s[:]),
+		})
+		sub.Attachments = append(sub.Attachments, a.Data)
+	}
+	st, err := p.Store.Put(ctx, sub)
+	switch {
+	case errors.Is(err, store.ErrIdempotencyConflict):
+		return nil, c, problem.New(problem.IdempotencyConflict, "the Idempotency-Key %q was used before with a different request", req.IdempotencyKey)
+	case err != nil:
+		return nil, c, problem.New(problem.Unavailable, "the submission could not be stored: %v", err)
+	}
+	return st, c, nil
+}
+
+func firstMessage(r *schemas.Report, def string) string {
+	if len(r.Errors) == 0 {
+		return def
+	}
+	e := r.Errors[0]
+	if e.Line > 0 {
+		return e.Message + " (line " + strconv.Itoa(e.Line) + ", column " + strconv.Itoa(e.Column) + ")"
+	}
+	return e.Message
+}
