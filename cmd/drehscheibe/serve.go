@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os/signal"
+	"syscall"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/drehscheibe/drehscheibe/gateway"
+	"github.com/drehscheibe/drehscheibe/gateway/config"
+)
+
+func runServe(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("serve", "[--config FILE]", stderr)
+	cfgPath := fs.String("config", "", "configuration file (default $DREHSCHEIBE_CONFIG or ./"+defaultConfig+")")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	cfg, err := config.Load(configPath(*cfgPath))
+	if err != nil {
+		fmt.Fprintf(stderr, "drehscheibe: invalid configuration:\n%v\n", err)
+		return exitUsage
+	}
+	log, err := newLogger(cfg.Log.Level, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "drehscheibe: log.level: %v\n", err)
+		return exitUsage
+	}
+	defer func() { _ = log.Sync() }()
+	log = log.With(zap.String("version", version))
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	g, err := gateway.New(ctx, cfg, log)
+	if err != nil {
+		log.Error("start failed", zap.Error(err))
+		fmt.Fprintf(stderr, "drehscheibe: %v\n", err)
+		return exitUsage
+	}
+	errc, err := g.Start(ctx)
+	if err != nil {
+		log.Error("start failed", zap.Error(err))
+		_ = g.Shutdown(context.Background())
+		return exitUsage
+	}
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", zap.Duration("timeout", cfg.Server.ShutdownTimeout))
+	case err := <-errc:
+		log.Error("http server failed", zap.Error(err))
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
+	defer cancel()
+	if err := g.Shutdown(sctx); err != nil {
+		log.Warn("shutdown incomplete", zap.Error(err))
+	}
+	log.Info("stopped")
+	return exitOK
+}
+
+// newLogger makes the JSON logger on w (stderr).
+func newLogger(level string, w io.Writer) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		return nil, err
+	}
+	enc := zap.NewProductionEncoderConfig()
+	enc.TimeKey = "ts"
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.AddSync(w), lvl)
+	return zap.New(core), nil
+}
