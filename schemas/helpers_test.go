@@ -45,6 +45,10 @@ func sharedDir(t testing.TB, sub ...string) string {
 	if _, err := os.Stat(p); err != nil {
 		t.Skipf("reference data %s is missing (expected beside the repository root): %v", p, err)
 	}
+	// The catalog reports real paths; ../shared may be a link.
+	if real, err := filepath.EvalSymlinks(p); err == nil {
+		p = real
+	}
 	return p
 }
 
