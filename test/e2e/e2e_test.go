@@ -15,12 +15,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	_ "github.com/drehscheibe/drehscheibe/adapters/filedrop"
 	"github.com/drehscheibe/drehscheibe/gateway"
@@ -61,6 +63,25 @@ type env struct {
 	outbox  string // production filedrop dir
 	testbox string // test filedrop dir
 	g       *gateway.Gateway
+	logs    *syncBuffer
+}
+
+// syncBuffer collects the gateway's log lines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func start(t *testing.T) *env {
@@ -97,10 +118,8 @@ routes:
 		config.HashAPIKey(portalKey), config.HashAPIKey(otherKey), e.outbox, e.testbox)
 	cfg, err := config.Parse([]byte(yaml), func(string) (string, bool) { return "", false })
 	require.NoError(t, err)
-	log := zap.NewNop()
-	if testing.Verbose() {
-		log, _ = zap.NewDevelopment()
-	}
+	e.logs = &syncBuffer{}
+	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(e.logs), zap.DebugLevel))
 	ctx := context.Background()
 	e.g, err = gateway.New(ctx, cfg, log)
 	require.NoError(t, err)
@@ -432,5 +451,63 @@ func TestXMeldExamples(t *testing.T) {
 	}
 	for _, l := range []float64{40, 64, 74} {
 		assert.Contains(t, lines, l, "an error on line %v", l)
+	}
+}
+
+// Operators see health, readiness and metrics; logs carry ids and never message content.
+func TestOperations(t *testing.T) {
+	e := start(t)
+	root := repoRoot(t)
+	valid, err := os.ReadFile(filepath.Join(root, "examples", "demo", "antrag-valid.xml"))
+	require.NoError(t, err)
+	invalid, err := os.ReadFile(filepath.Join(root, "examples", "demo", "antrag-invalid.xml"))
+	require.NoError(t, err)
+
+	assert.Equal(t, http.StatusOK, e.do(http.MethodGet, "/healthz", "", "", nil, nil).Code)
+	rz := e.do(http.MethodGet, "/readyz", "", "", nil, nil)
+	assert.Equal(t, http.StatusOK, rz.Code, string(rz.Body))
+
+	r := e.submitXML(valid, portalKey, map[string]string{"X-Request-ID": "portal-req-1"})
+	require.Equal(t, http.StatusAccepted, r.Code)
+	assert.Equal(t, "portal-req-1", r.Header.Get("X-Request-ID"))
+	id := r.JSON["id"].(string)
+	e.delivered(e.outbox, id)
+	require.Equal(t, http.StatusUnprocessableEntity, e.submitXML(invalid, portalKey, nil).Code)
+
+	// A metadata value that contradicts the document is a 422.
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	w, _ := mw.CreateFormFile("message", "m.xml")
+	_, _ = w.Write(valid)
+	_ = mw.WriteField("metadata", `{"reader":"ags:01001000"}`)
+	require.NoError(t, mw.Close())
+	c := e.do(http.MethodPost, "/v1/submissions", portalKey, mw.FormDataContentType(), body.Bytes(), nil)
+	require.Equal(t, http.StatusUnprocessableEntity, c.Code, string(c.Body))
+	assert.Contains(t, c.JSON["type"], "metadata-conflict")
+
+	var metrics string
+	require.Eventually(t, func() bool {
+		metrics = string(e.do(http.MethodGet, "/metrics", "", "", nil, nil).Body)
+		return strings.Contains(metrics, `drehscheibe_delivery_attempts_total{adapter="filedrop",result="success",target="fachverfahren"} 1`)
+	}, 10*time.Second, 50*time.Millisecond, "delivery attempts are counted")
+	for _, want := range []string{
+		`drehscheibe_submissions_total{outcome="accepted"} 1`,
+		`drehscheibe_submissions_total{outcome="schema-violation"} 1`,
+		`drehscheibe_submissions_total{outcome="metadata-conflict"} 1`,
+		`drehscheibe_validation_duration_seconds_count{outcome="valid"}`,
+		`drehscheibe_http_requests_total{code="202",route="/v1/submissions"} 1`,
+	} {
+		assert.Contains(t, metrics, want)
+	}
+	require.Eventually(t, func() bool {
+		return strings.Contains(string(e.do(http.MethodGet, "/metrics", "", "", nil, nil).Body), `drehscheibe_queue_depth{target="fachverfahren"} 0`)
+	}, 15*time.Second, 200*time.Millisecond, "queue depth per target is reported")
+
+	logs := e.logs.String()
+	assert.Contains(t, logs, `"submission_id":"`+id+`"`)
+	assert.Contains(t, logs, `"request_id":"portal-req-1"`)
+	// Personal data from the messages never reaches the log.
+	for _, secret := range []string{"Mustermann", "Erika", "geburtsdatum", "12.08.1964", "<?xml"} {
+		assert.NotContains(t, logs, secret)
 	}
 }
