@@ -36,8 +36,6 @@ type Code struct {
 
 // The catalogue: every fault drehscheibe's XTA server answers with.
 var (
-	AccountExpired = Code{"9010", PermissionDenied, "Authentisierung/Zertifikat ist abgelaufen", true,
-		"The client certificate has expired or is not yet valid."}
 	UnknownAccount = Code{"9012", PermissionDenied, "Account nicht vorhanden", true,
 		"The client certificate (or, on a plain-HTTP listener, the identity header) maps to no configured party, or the Author identifier names no configured party. Ask the operator to add the party under xta.parties."}
 	AccountMismatch = Code{"9014", PermissionDenied, "Authentisierung/Zertifikat passt nicht zur Absenderkennung", true,
@@ -68,7 +66,7 @@ var (
 
 // Catalogue lists every code, in documentation order.
 var Catalogue = []Code{
-	AccountExpired, UnknownAccount, AccountMismatch, NoParameters, InvalidURI, InvalidParameters, TooLarge,
+	UnknownAccount, AccountMismatch, NoParameters, InvalidURI, InvalidParameters, TooLarge,
 	MessageIDTaken, Internal, DeliveryFailed, SchemaViolation, InvalidMessageIDCode, OnlyAsync, CancelTooLate,
 }
 

@@ -152,6 +152,11 @@ func (d *Dispatcher) handle(ctx context.Context, t Target, m jetstream.Msg) {
 	defer cancel()
 	go keepAlive(dctx, m, t.AckWait)
 
+	if cancelled, err := d.st.Cancelled(dctx, rec.ID); err == nil && cancelled {
+		_ = m.Term()
+		log.Info("not delivered: the author cancelled the message")
+		return
+	}
 	start := time.Now()
 	err = d.deliver(dctx, t, m, rec, attempt)
 	elapsed := time.Since(start)
