@@ -105,7 +105,6 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (g *Gateway, 
 	if u := g.Store.ClientURL(); u != "" {
 		log.Info("embedded nats accepts clients", zap.String("url", u))
 	}
-	g.disp = dispatch.New(g.Store, log, g.Metrics, targets)
 
 	senders := make(map[string]string, len(cfg.Senders))
 	for _, s := range cfg.Senders {
@@ -134,7 +133,13 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (g *Gateway, 
 		if err := g.newXTA(ctx, pipeline, router); err != nil {
 			return nil, err
 		}
+		for i := range targets {
+			if targets[i].Type == xtaserver.BoxType {
+				targets[i].Adapter = g.XTA.Box(targets[i].Name)
+			}
+		}
 	}
+	g.disp = dispatch.New(g.Store, log, g.Metrics, targets)
 	return g, nil
 }
 

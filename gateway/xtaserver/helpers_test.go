@@ -2,8 +2,8 @@ package xtaserver_test
 
 import (
 	"bytes"
-	"encoding/base64"
 	"context"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
@@ -54,7 +54,15 @@ func repoRoot(t testing.TB) string {
 	}
 }
 
+// restKey is the API key of the REST sender "portal-rest".
+const restKey = "xta-test-rest-key-0123456789"
+
 func start(t *testing.T, extra string) *env {
+	return startWith(t, extra, "nats: {data_dir: %q}")
+}
+
+// startWith starts a gateway whose nats section is natsYAML (with %q for a data dir).
+func startWith(t *testing.T, extra, natsYAML string) *env {
 	v := xtatest.New(t)
 	root := repoRoot(t)
 	tmp := t.TempDir()
@@ -64,8 +72,10 @@ func start(t *testing.T, extra string) *env {
 	require.NoError(t, err)
 	yaml := fmt.Sprintf(`
 server: {listen: 127.0.0.1:0}
-nats: {data_dir: %q}
+`+natsYAML+`
 schemas: {dirs: [%q]}
+senders:
+  - {name: portal-rest, api_key_sha256: %s}
 targets:
   - {name: fv, type: filedrop, options: {dir: %q}}
   - {name: box, type: xta-box}
@@ -86,7 +96,7 @@ xta:
     - {identifier: "ags:09999000", client: fachverfahren-a, name: Stadt Musterstadt}
     - {identifier: "ags:07777000", client: fachverfahren-b}
     - {identifier: "ags:06666000", client: fachverfahren-c}
-%s`, filepath.Join(tmp, "nats"), filepath.Join(root, "schemas", "demo"), e.outbox,
+%s`, filepath.Join(tmp, "nats"), filepath.Join(root, "schemas", "demo"), config.HashAPIKey(restKey), e.outbox,
 		e.pki.CertFile, e.pki.KeyFile, e.pki.CAFile, extra)
 	cfg, err := config.Parse([]byte(yaml), nil)
 	require.NoError(t, err)
