@@ -75,5 +75,5 @@ func (c *Client) Call(ctx context.Context, op Operation, headers, body func(w *W
 
 // AuthorHeader writes the oscimeta:Author header of management and box requests.
 func AuthorHeader(p PartyIdentifier) func(w *Writer) {
-	return func(w *Writer) { (&Party{Identifier: p}).write(w, "oscimeta:Author") }
+	return func(w *Writer) { (&Party{Identifier: p}).Write(w, "oscimeta:Author") }
 }

@@ -31,7 +31,8 @@ func (p *Party) ID() string {
 	return strings.Join(strings.Fields(p.Identifier.Value), " ")
 }
 
-func (p *Party) write(w *Writer, name string) {
+// Write writes the party as element name (e.g. "oscimeta:Reader").
+func (p *Party) Write(w *Writer, name string) {
 	id := p.Identifier
 	if id.Type == "" {
 		id.Type = "xoev"
@@ -129,16 +130,16 @@ func (m *MessageMetaData) Write(w *Writer) {
 	w.Opt("oscimeta:ServiceQuality", d.ServiceQuality)
 	w.Close()
 	w.Open("oscimeta:Originators")
-	m.Originators.Author.write(w, "oscimeta:Author")
+	m.Originators.Author.Write(w, "oscimeta:Author")
 	if m.Originators.Sender != nil {
-		m.Originators.Sender.write(w, "oscimeta:Sender")
+		m.Originators.Sender.Write(w, "oscimeta:Sender")
 	}
 	if m.Originators.ReplyTo != nil {
-		m.Originators.ReplyTo.write(w, "oscimeta:ReplyTo")
+		m.Originators.ReplyTo.Write(w, "oscimeta:ReplyTo")
 	}
 	w.Close()
 	w.Open("oscimeta:Destinations")
-	m.Destinations.Reader.write(w, "oscimeta:Reader")
+	m.Destinations.Reader.Write(w, "oscimeta:Reader")
 	w.Close()
 	w.Open("oscimeta:MsgIdentification")
 	w.Elem("wsa:MessageID", m.MsgIdentification.MessageID)
@@ -316,7 +317,7 @@ func WriteLookupServiceResponse(w *Writer, results []LookupServiceResult) {
 	w.Open("xta:LookupServiceResultList")
 	for _, r := range results {
 		w.Open("xta:LookupServiceResult")
-		r.Reader.write(w, "oscimeta:Reader")
+		r.Reader.Write(w, "oscimeta:Reader")
 		w.Elem("xta:ServiceType", r.ServiceType)
 		w.Open("xta:IsServiceAvailableValue")
 		if r.Available == nil {
