@@ -278,10 +278,10 @@ func TestRESTSubmissionInTheBox(t *testing.T) {
 // Two gateways share one JetStream: a reader lists on one and fetches and
 // closes on the other.
 func TestBoxFromAnyReplica(t *testing.T) {
-	one := startWith(t, "", `nats: {data_dir: %q, listen: "127.0.0.1:0"}`)
+	one := startWith(t, "", `nats: {data_dir: %q, listen: "127.0.0.1:0"}`, "256KiB")
 	url := one.g.Store.ClientURL()
 	require.NotEmpty(t, url)
-	two := startWith(t, "", `nats: {embedded: false, url: "`+url+`"} # %q`)
+	two := startWith(t, "", `nats: {embedded: false, url: "`+url+`"} # %q`, "256KiB")
 	require.NoError(t, one.send("replicated", readerB, one.demoFor("ags:07777000")))
 	b := xta.AuthorHeader(readerB)
 	var env *xta.Envelope

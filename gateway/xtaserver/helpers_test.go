@@ -58,11 +58,11 @@ func repoRoot(t testing.TB) string {
 const restKey = "xta-test-rest-key-0123456789"
 
 func start(t *testing.T, extra string) *env {
-	return startWith(t, extra, "nats: {data_dir: %q}")
+	return startWith(t, extra, "nats: {data_dir: %q}", "256KiB")
 }
 
 // startWith starts a gateway whose nats section is natsYAML (with %q for a data dir).
-func startWith(t *testing.T, extra, natsYAML string) *env {
+func startWith(t *testing.T, extra, natsYAML, maxContainer string) *env {
 	v := xtatest.New(t)
 	root := repoRoot(t)
 	tmp := t.TempDir()
@@ -89,7 +89,7 @@ xta:
   enabled: true
   listen: 127.0.0.1:0
   instance_id: drehscheibe-test
-  max_container_bytes: 256KiB
+  max_container_bytes: `+maxContainer+`
   tls: {cert_file: %q, key_file: %q, client_ca_file: %q}
   parties:
     - {identifier: "efa:demo-portal", client: portal, name: Demo-Portal, category: Onlinedienst}
