@@ -157,7 +157,7 @@ func (s *suite) run(ctx context.Context) {
 	})
 	s.add("lookupService", err)
 
-	env, err = s.call(ctx, xta.OpGetStatusList, reader, statusList(nil))
+	env, err = s.call(ctx, xta.OpGetStatusList, reader, statusList())
 	if err == nil {
 		_, _, err = msgBoxResponse(env)
 	}
@@ -209,7 +209,7 @@ func (s *suite) sendAndFetch(ctx context.Context, id string, author, reader func
 	deadline := time.Now().Add(s.cfg.Wait)
 	for found == nil && err == nil && time.Now().Before(deadline) {
 		var env *xta.Envelope
-		env, err = s.call(ctx, xta.OpGetStatusList, reader, statusList(nil))
+		env, err = s.call(ctx, xta.OpGetStatusList, reader, statusList())
 		if err == nil && env.Body.MsgStatusList != nil {
 			for i, m := range env.Body.MsgStatusList.MetaData {
 				if strings.EqualFold(m.MsgIdentification.MessageID, id) {
@@ -290,7 +290,8 @@ func (s *suite) meta(id string) *xta.MessageMetaData {
 	return m
 }
 
-func statusList(sel func(w *xta.Writer)) func(w *xta.Writer) {
+// statusList is the tester's getStatusList: new entries of the last month.
+func statusList() func(w *xta.Writer) {
 	return func(w *xta.Writer) {
 		w.Open("osci:MsgBoxStatusListRequest", "ListForm", xta.ListFormMetaData, "maxListItems", "100")
 		w.Open("osci:MsgSelector", "newEntry", "true")
@@ -319,4 +320,3 @@ func closeReq(id string) func(w *xta.Writer) {
 		w.Close()
 	}
 }
-
