@@ -37,9 +37,9 @@ type Code struct {
 // The catalogue: every fault drehscheibe's XTA server answers with.
 var (
 	UnknownAccount = Code{"9012", PermissionDenied, "Account nicht vorhanden", true,
-		"The client certificate (or, on a plain-HTTP listener, the identity header) maps to no configured party, or the Author identifier names no configured party. Ask the operator to add the party under xta.parties."}
+		"The Author identifier names no configured party, or the request carries no client identity (on a plain-HTTP listener: no client header). Ask the operator to add the party under xta.parties."}
 	AccountMismatch = Code{"9014", PermissionDenied, "Authentisierung/Zertifikat passt nicht zur Absenderkennung", true,
-		"The Author identifier (or the Author of the MessageMetaData) is a configured party, but not one the client certificate may act for."}
+		"The Author identifier (or the Author of the MessageMetaData) is a configured party, but the client certificate is not its client (including certificates that belong to no party at all)."}
 	NoParameters = Code{"9020", ParameterIsNotValid, "Keine Parameter vorhanden", true,
 		"The request lacks the body or header element the operation needs (e.g. sendMessage without MessageMetaData)."}
 	InvalidURI = Code{"9021", ParameterIsNotValid, "Keine gültige URI", true,
