@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -21,6 +22,7 @@ import (
 	"github.com/drehscheibe/drehscheibe/gateway/metrics"
 	"github.com/drehscheibe/drehscheibe/gateway/routing"
 	"github.com/drehscheibe/drehscheibe/gateway/store"
+	"github.com/drehscheibe/drehscheibe/gateway/xtaserver"
 	"github.com/drehscheibe/drehscheibe/schemas"
 )
 
@@ -39,12 +41,17 @@ type Gateway struct {
 	http     *http.Server
 	ln       net.Listener
 	stopPoll context.CancelFunc
+	// XTA server (nil unless xta.enabled) on a listener of its own.
+	XTA     *xtaserver.Server
+	xtaHTTP *http.Server
+	xtaLn   net.Listener
 }
 
-// KnownTargetType reports whether typ is a registered adapter or "external".
+// KnownTargetType reports whether typ is a registered adapter, "external"
+// or the gateway's own XTA message box "xta-box".
 func KnownTargetType(typ string) bool {
 	_, ok := delivery.Lookup(typ)
-	return ok || typ == ExternalType
+	return ok || typ == ExternalType || typ == xtaserver.BoxType
 }
 
 // New builds every part and binds the listener, but delivers and serves
@@ -74,7 +81,7 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (g *Gateway, 
 	targets := make([]dispatch.Target, 0, len(cfg.Targets))
 	for _, t := range cfg.Targets {
 		dt := dispatch.Target{Name: t.Name, Type: t.Type, Concurrency: t.Concurrency, MaxAttempts: t.MaxAttempts, AckWait: t.AckWait}
-		if t.Type != ExternalType {
+		if t.Type != ExternalType && t.Type != xtaserver.BoxType {
 			f, _ := delivery.Lookup(t.Type)
 			a, err := f(t.Name, t.DecodeOptions)
 			if err != nil {
@@ -98,14 +105,14 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (g *Gateway, 
 	if u := g.Store.ClientURL(); u != "" {
 		log.Info("embedded nats accepts clients", zap.String("url", u))
 	}
-	g.disp = dispatch.New(g.Store, log, g.Metrics, targets)
 
 	senders := make(map[string]string, len(cfg.Senders))
 	for _, s := range cfg.Senders {
 		senders[s.APIKeySHA256] = s.Name
 	}
+	pipeline := &intake.Pipeline{Catalog: g.Catalog, Router: router, Store: g.Store, Obs: g.Metrics}
 	apiSrv := &api.Server{
-		Pipeline: &intake.Pipeline{Catalog: g.Catalog, Router: router, Store: g.Store, Obs: g.Metrics},
+		Pipeline: pipeline,
 		Store:    g.Store, Metrics: g.Metrics, Log: log, Senders: senders, PublicURL: cfg.Server.PublicURL,
 		Limits: api.Limits{MaxBodyBytes: int64(cfg.Server.MaxBodyBytes), MaxAttachments: cfg.Server.MaxAttachments},
 		Ready:  g.Ready,
@@ -122,7 +129,49 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (g *Gateway, 
 	if g.ln, err = net.Listen("tcp", cfg.Server.Listen); err != nil {
 		return nil, fmt.Errorf("server.listen: %w", err)
 	}
+	if cfg.XTA.Enabled {
+		if err := g.newXTA(ctx, pipeline, router); err != nil {
+			return nil, err
+		}
+		for i := range targets {
+			if targets[i].Type == xtaserver.BoxType {
+				targets[i].Adapter = g.XTA.Box(targets[i].Name)
+			}
+		}
+	}
+	g.disp = dispatch.New(g.Store, log, g.Metrics, targets)
 	return g, nil
+}
+
+// newXTA builds the XTA server and binds its listener.
+func (g *Gateway) newXTA(ctx context.Context, p *intake.Pipeline, r *routing.Router) error {
+	var err error
+	g.XTA, err = xtaserver.New(ctx, xtaserver.Options{
+		Config: g.cfg.XTA, Targets: g.cfg.Targets, Pipeline: p, Router: r, Store: g.Store, Log: g.log,
+	})
+	if err != nil {
+		return err
+	}
+	s := g.cfg.Server
+	g.xtaHTTP = &http.Server{
+		Handler:           g.XTA,
+		ReadHeaderTimeout: s.ReadHeaderTimeout,
+		ReadTimeout:       s.ReadTimeout,
+		WriteTimeout:      s.WriteTimeout,
+		IdleTimeout:       s.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          zap.NewStdLog(g.log.Named("xta-http")),
+	}
+	g.xtaLn, err = xtaserver.Listen(g.cfg.XTA)
+	return err
+}
+
+// XTAAddr is the address the XTA server listens on ("" if XTA is off).
+func (g *Gateway) XTAAddr() string {
+	if g.xtaLn == nil {
+		return ""
+	}
+	return g.xtaLn.Addr().String()
 }
 
 // Addr is the address the API listens on.
@@ -136,13 +185,22 @@ func (g *Gateway) Start(ctx context.Context) (<-chan error, error) {
 	pctx, cancel := context.WithCancel(context.Background())
 	g.stopPoll = cancel
 	go g.Metrics.PollQueueDepth(pctx, 5*time.Second, g.queueDepth)
-	errc := make(chan error, 1)
-	go func() {
-		if err := g.http.Serve(g.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	errc := make(chan error, 2)
+	var wg sync.WaitGroup
+	serve := func(srv *http.Server, ln net.Listener) {
+		defer wg.Done()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- err
 		}
-		close(errc)
-	}()
+	}
+	wg.Add(1)
+	go serve(g.http, g.ln)
+	if g.xtaHTTP != nil {
+		wg.Add(1)
+		go serve(g.xtaHTTP, g.xtaLn)
+		g.log.Info("xta server ready", zap.String("listen", g.XTAAddr()), zap.Bool("tls", !g.cfg.XTA.AllowPlainHTTP))
+	}
+	go func() { wg.Wait(); close(errc) }()
 	g.log.Info("drehscheibe ready", zap.String("listen", g.Addr()))
 	return errc, nil
 }
@@ -175,6 +233,9 @@ func (g *Gateway) queueDepth(ctx context.Context) map[string]float64 {
 // finish (bounded by ctx), and closes the store.
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	err := g.http.Shutdown(ctx)
+	if g.xtaHTTP != nil {
+		err = errors.Join(err, g.xtaHTTP.Shutdown(ctx))
+	}
 	g.disp.Stop(ctx)
 	if g.stopPoll != nil {
 		g.stopPoll()
@@ -186,6 +247,9 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 func (g *Gateway) close() {
 	if g.ln != nil {
 		_ = g.ln.Close()
+	}
+	if g.xtaLn != nil {
+		_ = g.xtaLn.Close()
 	}
 	if g.Store != nil {
 		g.Store.Close()

@@ -15,7 +15,7 @@ import (
 // Exit codes.
 const (
 	exitOK      = 0
-	exitInvalid = 1 // validate: some document is invalid; routes explain: no route
+	exitInvalid = 1 // validate: some document is invalid; routes explain: no route; xta check: a check failed
 	exitUsage   = 2 // usage or setup error
 )
 
@@ -33,6 +33,7 @@ func commands() []command {
 		{"validate", "[--schemas DIR]... [--config FILE] [--json] FILE...", "validate XÖV messages offline (exit 0 valid, 1 invalid, 2 usage/setup error)", runValidate},
 		{"schemas", "list [--schemas DIR]... [--config FILE] [--json]", "show the loaded standards, versions, namespaces and message types", runSchemas},
 		{"routes", "explain [--config FILE] [--sender NAME] [--metadata FILE] FILE", "show which routing rule a message matches and why", runRoutes},
+		{"xta", xtaArgs, "run the XTA 2 Version 3 conformance suite against a server (exit 0 all passed, 1 a check failed, 2 usage)", runXTA},
 		{"keys", "hash [KEY]", "print the api_key_sha256 value for an API key (reads stdin without KEY)", runKeys},
 		{"version", "", "print the version", func([]string, io.Writer, io.Writer) int { fmt.Println("drehscheibe", version); return exitOK }},
 	}

@@ -42,6 +42,7 @@ type Config struct {
 	Senders []Sender `yaml:"senders"`
 	Targets []Target `yaml:"targets"`
 	Routes  []Route  `yaml:"routes"`
+	XTA     XTA      `yaml:"xta"`
 
 	// file and src remember where each value came from, so that Validate
 	// can point at the line or the environment variable.
@@ -207,6 +208,7 @@ func Default() *Config {
 			MaxAge:          720 * time.Hour,
 		},
 		Log: Log{Level: "info"},
+		XTA: defaultXTA(),
 	}
 }
 

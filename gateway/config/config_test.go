@@ -145,20 +145,22 @@ func TestEnvVars(t *testing.T) {
 		"DREHSCHEIBE_SCHEMAS_DIRS":            "schemas.dirs",
 		"DREHSCHEIBE_LOG_LEVEL":               "log.level",
 		"DREHSCHEIBE_SERVER_SHUTDOWN_TIMEOUT": "server.shutdown_timeout",
+		"DREHSCHEIBE_XTA_TLS_CLIENT_CA_FILE":  "xta.tls.client_ca_file",
+		"DREHSCHEIBE_XTA_ALLOW_PLAIN_HTTP":    "xta.allow_plain_http",
 	} {
 		if got[name] != key {
 			t.Errorf("EnvVars: %s → %q, want %q", name, got[name], key)
 		}
 	}
 	for name := range got {
-		for _, list := range []string{"SENDERS", "TARGETS", "ROUTES"} {
+		for _, list := range []string{"SENDERS", "TARGETS", "ROUTES", "XTA_PARTIES"} {
 			if strings.HasPrefix(name, EnvPrefix+list) {
 				t.Errorf("EnvVars lists %s, but list entries are not overridable", name)
 			}
 		}
 	}
-	if len(got) != 19 {
-		t.Errorf("EnvVars has %d variables, want 19 (9 server, 8 nats, 1 schemas, 1 log); update the count when adding keys", len(got))
+	if len(got) != 28 {
+		t.Errorf("EnvVars has %d variables, want 28 (9 server, 8 nats, 1 schemas, 1 log, 9 xta); update the count when adding keys", len(got))
 	}
 }
 
@@ -259,6 +261,13 @@ func TestValidationErrorsNameKeys(t *testing.T) {
 		{"route test target", base + targets + "routes:\n  - {name: r, target: fv, test_target: fv}\n", `routes[0].test_target: target "fv" is not a test target`},
 		{"route to test target", base + targets + "routes:\n  - {name: r, target: test}\n", `routes[0].match.test: must be true: target "test" is a test target`},
 		{"route name", base + targets + "routes:\n  - {target: fv}\n", `routes[0].name: required`},
+		{"xta box without xta", base + "targets:\n  - {name: box, type: xta-box}\n", `targets[0].type: an xta-box target needs xta.enabled: true`},
+		{"xta tls", base + "xta: {enabled: true, listen: ':8443'}\n", `xta.tls.cert_file: required: XTA runs over HTTPS with client certificates`},
+		{"xta tls file", base + "xta: {enabled: true, tls: {cert_file: /no/such.pem}}\n", `xta.tls.cert_file: stat /no/such.pem: no such file or directory`},
+		{"xta instance", base + "xta: {enabled: true, allow_plain_http: true, instance_id: 'a:b'}\n", `xta.instance_id: "a:b" must be 1 to 41 letters`},
+		{"xta same listener", base + "xta: {enabled: true, allow_plain_http: true, listen: '127.0.0.1:8080'}\n", `xta.listen: "127.0.0.1:8080" is also server.listen`},
+		{"xta party client", base + "xta:\n  enabled: true\n  allow_plain_http: true\n  parties:\n    - {identifier: 'ags:1'}\n", `xta.parties[0].client: required`},
+		{"xta party dup", base + "xta:\n  enabled: true\n  allow_plain_http: true\n  parties:\n    - {identifier: 'ags:1', client: a}\n    - {identifier: 'ags:1', client: b}\n", `xta.parties[1].identifier: "ags:1" is already xta.parties[0]`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.yaml), env(nil))

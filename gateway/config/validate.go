@@ -140,6 +140,7 @@ func (c *Config) Validate() error {
 	c.validateSenders(p)
 	c.validateTargets(p)
 	validateRoutes(p, c.Routes, c.Targets)
+	c.validateXTA(p)
 	return p.err()
 }
 

@@ -40,6 +40,10 @@ type Dispatcher struct {
 	log     *zap.Logger
 	obs     Observer
 	targets []Target
+	// mu guards stopped and the wg.Add of a new delivery, so that Stop's
+	// wg.Wait never runs concurrently with an Add from zero.
+	mu      sync.Mutex
+	stopped bool
 	wg      sync.WaitGroup
 	cancel  context.CancelFunc
 	ccs     []jetstream.ConsumeContext
@@ -96,7 +100,11 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 		t := t
 		cc, err := c.Consume(func(m jetstream.Msg) {
 			sem <- struct{}{}
-			d.wg.Add(1)
+			if !d.begin() {
+				<-sem
+				_ = m.Nak() // shutting down: another replica (or the restart) delivers it
+				return
+			}
 			go func() {
 				defer func() { <-sem; d.wg.Done() }()
 				d.handle(ctx, t, m)
@@ -110,8 +118,22 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 	return nil
 }
 
+// begin counts a delivery in, unless Stop has begun.
+func (d *Dispatcher) begin() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.stopped {
+		return false
+	}
+	d.wg.Add(1)
+	return true
+}
+
 // Stop stops fetching, waits for deliveries in flight (up to ctx) and closes adapters.
 func (d *Dispatcher) Stop(ctx context.Context) {
+	d.mu.Lock()
+	d.stopped = true
+	d.mu.Unlock()
 	for _, cc := range d.ccs {
 		cc.Stop()
 	}
@@ -152,6 +174,11 @@ func (d *Dispatcher) handle(ctx context.Context, t Target, m jetstream.Msg) {
 	defer cancel()
 	go keepAlive(dctx, m, t.AckWait)
 
+	if cancelled, err := d.st.Cancelled(dctx, rec.ID); err == nil && cancelled {
+		_ = m.Term()
+		log.Info("not delivered: the author cancelled the message")
+		return
+	}
 	start := time.Now()
 	err = d.deliver(dctx, t, m, rec, attempt)
 	elapsed := time.Since(start)

@@ -54,6 +54,8 @@ type Request struct {
 	// Idempotency-Key with a different body is detected.
 	RequestSHA256 string
 	ReceivedAt    time.Time
+	// XTA is stored as the record's xta member (XTA sendMessage only).
+	XTA []byte
 }
 
 // Checked is the outcome of the stages before storage.
@@ -137,6 +139,7 @@ func (p *Pipeline) Submit(ctx context.Context, req *Request) (*store.Stored, *Ch
 		MessageSize: int64(len(req.Message)), MessageSHA256: hex.EncodeToString(sum[:]),
 		RequestSHA256: req.RequestSHA256,
 		ReceivedAt:    req.ReceivedAt, ValidatedAt: c.ValidatedAt, RoutedAt: c.RoutedAt,
+		XTA: req.XTA,
 	}
 	sub := &store.Submission{Record: rec, Message: req.Message, IdempotencyKey: req.IdempotencyKey}
 	for _, a := range req.Attachments {

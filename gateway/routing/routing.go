@@ -251,3 +251,33 @@ func runeLen(s string) int {
 	_, n := utf8.DecodeRuneInString(s)
 	return n
 }
+
+// Serves reports whether a production message for reader with service
+// would be taken by a rule: the first rule whose reader and service
+// conditions match, ignoring its other conditions (the message itself is
+// not known yet), and that is not restricted to test messages. XTA
+// lookupService answers with it.
+func (r *Router) Serves(reader, service string) bool {
+	in := Input{Reader: reader, Service: service}
+	for i := range r.rules {
+		ru := &r.rules[i]
+		if ru.test != nil && *ru.test {
+			continue
+		}
+		ok := true
+		for _, c := range ru.conds {
+			if c.field != 3 && c.field != 4 {
+				continue
+			}
+			v := in.value(c.field)
+			if !(c.glob && matchGlob(c.pattern, v) || !c.glob && c.pattern == v) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}

@@ -207,3 +207,30 @@ func BenchmarkRoute(b *testing.B) {
 		}
 	}
 }
+
+func TestServes(t *testing.T) {
+	targets := []config.Target{{Name: "fv", Type: "filedrop"}, {Name: "test", Type: "filedrop", Test: true}}
+	yes := true
+	r, err := New([]config.Route{
+		{Name: "bau", Match: config.Match{Reader: "psw:0100*", Service: "urn:bau"}, Target: "fv"},
+		{Name: "tests", Match: config.Match{Reader: "ags:1", Test: &yes}, Target: "test"},
+		{Name: "xmeld", Match: config.Match{Reader: "ags:2", MessageType: "meld.*"}, Target: "fv"},
+	}, targets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		reader, service string
+		want            bool
+	}{
+		{"psw:01003110", "urn:bau", true},
+		{"psw:01003110", "urn:other", false},
+		{"ags:1", "", false}, // only test messages
+		{"ags:2", "anything", true},
+		{"ags:3", "", false},
+	} {
+		if got := r.Serves(tc.reader, tc.service); got != tc.want {
+			t.Errorf("Serves(%q, %q) = %v, want %v", tc.reader, tc.service, got, tc.want)
+		}
+	}
+}

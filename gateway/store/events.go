@@ -25,7 +25,8 @@ const (
 	EventClosed         = "closed"
 	EventDeadLettered   = "dead_lettered"
 	EventReplayed       = "replayed"
-	EventStatusReported = "status" // free-form progress from a vendor adapter
+	EventStatusReported = "status"    // free-form progress from a vendor adapter
+	EventCancelled      = "cancelled" // the author withdrew the message before delivery (XTA cancelMessage)
 )
 
 // Event is one entry of a submission's event log.
@@ -82,15 +83,33 @@ func (s *Store) Events(ctx context.Context, e *Entry) ([]Event, error) {
 	}
 }
 
+// Cancelled reports whether the log of submission id holds a cancelled event.
+func (s *Store) Cancelled(ctx context.Context, id string) (bool, error) {
+	e, err := s.Get(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	evs, err := s.Events(ctx, e)
+	if err != nil {
+		return false, err
+	}
+	for _, ev := range evs {
+		if ev.Type == EventCancelled {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // Status condenses an event log into one word: queued, retrying, delivered,
-// fetched, closed or failed.
+// fetched, closed, failed or cancelled.
 func Status(events []Event) string {
 	st := EventQueued
 	for _, e := range events {
 		switch e.Type {
 		case EventAttemptFailed:
 			st = "retrying"
-		case EventDelivered, EventFetched, EventClosed, EventFailed, EventDeadLettered:
+		case EventDelivered, EventFetched, EventClosed, EventFailed, EventDeadLettered, EventCancelled:
 			st = e.Type
 		case EventReplayed:
 			st = EventQueued

@@ -40,6 +40,9 @@ type Record struct {
 	ReceivedAt      time.Time    `json:"received_at"`
 	ValidatedAt     time.Time    `json:"validated_at"`
 	RoutedAt        time.Time    `json:"routed_at"`
+	// XTA holds, for a message sent by XTA sendMessage, its MessageMetaData
+	// and content attributes as the XTA server keeps them (docs/xta.md).
+	XTA json.RawMessage `json:"xta,omitempty"`
 }
 
 // Attachment describes one stored attachment; its content is the object Object.
@@ -183,6 +186,29 @@ func (s *Store) Get(ctx context.Context, id string) (*Entry, error) {
 		return nil, err
 	}
 	return &Entry{Record: r, QueuedAt: m.Time, Sequence: m.Sequence}, nil
+}
+
+// Load loads the submission id and its message bytes.
+func (s *Store) Load(ctx context.Context, id string) (*Entry, []byte, error) {
+	if !validToken(id) {
+		return nil, nil, ErrNotFound
+	}
+	m, err := s.subs.GetLastMsgForSubject(ctx, SubmissionsPrefix+id+".*")
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	r, err := decodeRecord(m.Header)
+	if err != nil {
+		return nil, nil, err
+	}
+	msg, err := s.Message(ctx, m.Header, m.Data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: load message: %v", ErrUnavailable, err)
+	}
+	return &Entry{Record: r, QueuedAt: m.Time, Sequence: m.Sequence}, msg, nil
 }
 
 // Message returns the message bytes of a submission message (inline or from the object store).

@@ -218,6 +218,12 @@ func (s *Store) Ready(ctx context.Context) error {
 // JetStream exposes the JetStream handle to the dispatcher.
 func (s *Store) JetStream() jetstream.JetStream { return s.js }
 
+// Replicas is the number of copies of each stream and bucket.
+func (s *Store) Replicas() int { return s.opts.Replicas }
+
+// MaxAge is how long messages are kept (0: forever).
+func (s *Store) MaxAge() time.Duration { return s.opts.MaxAge }
+
 // Conn exposes the NATS connection.
 func (s *Store) Conn() *nats.Conn { return s.nc }
 

@@ -1,0 +1,79 @@
+package xta
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/google/uuid"
+)
+
+// Client calls an XTA 2 Version 3 server: each request is MTOM with
+// WS-Addressing headers, each response is read with Read.
+type Client struct {
+	// URL is the endpoint of the server (one URL for all three ports).
+	URL string
+	// HTTP sends the requests; configure its TLS client certificate.
+	HTTP *http.Client
+	// MaxResponse bounds the bytes read per response (0: 64 MiB).
+	MaxResponse int64
+	// Inspect, if set, sees every response's Content-Type and body, e.g.
+	// for schema checks in tests and the conformance check.
+	Inspect func(status int, ctype string, body []byte)
+}
+
+// Call sends one request and returns the response envelope. A SOAP fault
+// is returned as a *ReceivedFault error together with the envelope.
+func (c *Client) Call(ctx context.Context, op Operation, headers, body func(w *Writer)) (*Envelope, error) {
+	m := &Message{Action: op.Action, MessageID: "urn:uuid:" + uuid.NewString(), To: c.URL, Headers: headers, Body: body}
+	var buf bytes.Buffer
+	boundary := "MIMEBoundary_" + strings.ReplaceAll(uuid.NewString(), "-", "")
+	if err := Encode(&buf, m, boundary); err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.URL, &buf)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", m.ContentType(boundary))
+	req.Header.Set("SOAPAction", `"`+op.Action+`"`)
+	res, err := c.HTTP.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	limit := c.MaxResponse
+	if limit <= 0 {
+		limit = 64 << 20
+	}
+	data, err := io.ReadAll(&limitReader{r: res.Body, n: limit})
+	if err != nil {
+		return nil, fmt.Errorf("read response: %w", err)
+	}
+	ct := res.Header.Get("Content-Type")
+	if c.Inspect != nil {
+		c.Inspect(res.StatusCode, ct, data)
+	}
+	env, err := Read(ct, "", bytes.NewReader(data), 0)
+	if err != nil {
+		return nil, fmt.Errorf("HTTP %d: %w", res.StatusCode, err)
+	}
+	if f := env.Fault(); f != nil {
+		return env, f
+	}
+	if res.StatusCode != http.StatusOK {
+		return env, fmt.Errorf("HTTP %d without a SOAP fault", res.StatusCode)
+	}
+	if env.Header.RelatesTo != m.MessageID {
+		return env, fmt.Errorf("wsa:RelatesTo is %q, want the request's wsa:MessageID %q", env.Header.RelatesTo, m.MessageID)
+	}
+	return env, nil
+}
+
+// AuthorHeader writes the oscimeta:Author header of management and box requests.
+func AuthorHeader(p PartyIdentifier) func(w *Writer) {
+	return func(w *Writer) { (&Party{Identifier: p}).Write(w, "oscimeta:Author") }
+}

@@ -1,0 +1,91 @@
+package xta
+
+import (
+	"bytes"
+	"encoding/xml"
+	"strconv"
+	"time"
+)
+
+// Writer writes one SOAP envelope with fixed namespace prefixes, declared
+// once on the Envelope. It exists because encoding/xml cannot write
+// unqualified child elements (code, name) below an element that uses a
+// default namespace, which the XTA code types need. Binary content is not
+// written inline: Binary hands it to the MTOM package as a part of its own.
+type Writer struct {
+	buf   bytes.Buffer
+	stack []string
+	parts []part
+}
+
+// part is one binary MIME part referenced by an xop:Include.
+type part struct {
+	cid  string
+	data []byte
+}
+
+// Open starts element name (with prefix) with attributes given as name, value pairs;
+// pairs with an empty value are left out.
+func (w *Writer) Open(name string, attrs ...string) {
+	w.buf.WriteByte('<')
+	w.buf.WriteString(name)
+	for i := 0; i+1 < len(attrs); i += 2 {
+		if attrs[i+1] == "" {
+			continue
+		}
+		w.buf.WriteByte(' ')
+		w.buf.WriteString(attrs[i])
+		w.buf.WriteString(`="`)
+		xml.EscapeText(&w.buf, []byte(attrs[i+1]))
+		w.buf.WriteByte('"')
+	}
+	w.buf.WriteByte('>')
+	w.stack = append(w.stack, name)
+}
+
+// Close ends the innermost open element.
+func (w *Writer) Close() {
+	n := w.stack[len(w.stack)-1]
+	w.stack = w.stack[:len(w.stack)-1]
+	w.buf.WriteString("</")
+	w.buf.WriteString(n)
+	w.buf.WriteByte('>')
+}
+
+// Text writes escaped character data.
+func (w *Writer) Text(s string) { xml.EscapeText(&w.buf, []byte(s)) }
+
+// Elem writes a complete element with text content.
+func (w *Writer) Elem(name, text string, attrs ...string) {
+	w.Open(name, attrs...)
+	w.Text(text)
+	w.Close()
+}
+
+// Opt writes Elem only if text is not empty.
+func (w *Writer) Opt(name, text string, attrs ...string) {
+	if text != "" {
+		w.Elem(name, text, attrs...)
+	}
+}
+
+// Time writes an xs:dateTime element in UTC; a zero time writes nothing.
+func (w *Writer) Time(name string, t time.Time) {
+	if !t.IsZero() {
+		w.Elem(name, FormatTime(t))
+	}
+}
+
+// Int writes an integer element.
+func (w *Writer) Int(name string, v int64) { w.Elem(name, strconv.FormatInt(v, 10)) }
+
+// Binary writes base64Binary content of the open element as an xop:Include
+// pointing at a MIME part of its own (MTOM).
+func (w *Writer) Binary(data []byte) {
+	cid := strconv.Itoa(len(w.parts)+1) + ".part@drehscheibe"
+	w.parts = append(w.parts, part{cid: cid, data: data})
+	w.buf.WriteString(`<xop:Include href="cid:` + cid + `"/>`)
+}
+
+// FormatTime formats t as xs:dateTime in UTC with milliseconds.
+func FormatTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z07:00") }

@@ -1,0 +1,272 @@
+// Package xtaserver is drehscheibe's XTA 2 Version 3 server: the SOAP
+// endpoint of ManagementPort, SendXtaPort and MsgBoxPort, the xta-box
+// delivery target behind MsgBoxPort, and the mapping of client
+// certificates to XTA parties. The wire format comes from adapters/xta;
+// sendMessage goes through the same intake pipeline as the REST API.
+//
+// It lives in gateway, not in adapters, because it needs the intake, the
+// router and the store: adapters import only gateway/delivery, and the
+// gateway may import the protocol package adapters/xta (which imports
+// nothing of the gateway), so dependencies keep pointing one way
+// (docs/decisions/0002-xta-server.md).
+package xtaserver
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+
+	"github.com/drehscheibe/drehscheibe/adapters/xta"
+	"github.com/drehscheibe/drehscheibe/gateway/config"
+	"github.com/drehscheibe/drehscheibe/gateway/intake"
+	"github.com/drehscheibe/drehscheibe/gateway/routing"
+	"github.com/drehscheibe/drehscheibe/gateway/store"
+)
+
+// BoxType is the target type of message boxes.
+const BoxType = "xta-box"
+
+// Options are what the server needs from the gateway.
+type Options struct {
+	Config   config.XTA
+	Targets  []config.Target
+	Pipeline *intake.Pipeline
+	Router   *routing.Router
+	Store    *store.Store
+	Log      *zap.Logger
+}
+
+// Server answers XTA requests. It is an http.Handler.
+type Server struct {
+	cfg      config.XTA
+	pipeline *intake.Pipeline
+	router   *routing.Router
+	st       *store.Store
+	state    *state
+	log      *zap.Logger
+	parties  map[string]config.XTAParty
+	boxes    map[string]bool // names of xta-box targets
+	// maxRequest bounds the bytes read per request: inline base64 of the
+	// largest container plus room for the SOAP around it.
+	maxRequest int64
+}
+
+// New makes the server and the JetStream buckets it keeps its state in.
+func New(ctx context.Context, o Options) (*Server, error) {
+	st, err := openState(ctx, o.Store)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg: o.Config, pipeline: o.Pipeline, router: o.Router, st: o.Store, state: st, log: o.Log.Named("xta"),
+		parties: map[string]config.XTAParty{}, boxes: map[string]bool{},
+		maxRequest: int64(o.Config.MaxContainerBytes)/3*4 + 1<<20,
+	}
+	for _, p := range o.Config.Parties {
+		s.parties[p.Identifier] = p
+	}
+	for _, t := range o.Targets {
+		if t.Type == BoxType {
+			s.boxes[t.Name] = true
+		}
+	}
+	return s, nil
+}
+
+// Listen opens the XTA listener: TLS with required, verified client
+// certificates, or plain TCP when allow_plain_http is set.
+func Listen(c config.XTA) (net.Listener, error) {
+	var tc *tls.Config
+	if !c.AllowPlainHTTP {
+		cert, err := tls.LoadX509KeyPair(c.TLS.CertFile, c.TLS.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("xta.tls: %w", err)
+		}
+		pem, err := os.ReadFile(c.TLS.ClientCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("xta.tls.client_ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("xta.tls.client_ca_file: no PEM certificate in %s", c.TLS.ClientCAFile)
+		}
+		tc = &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: pool,
+			ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12}
+	}
+	ln, err := net.Listen("tcp", c.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("xta.listen: %w", err)
+	}
+	if tc != nil {
+		ln = tls.NewListener(ln, tc)
+	}
+	return ln, nil
+}
+
+// call is one request being answered.
+type call struct {
+	op      xta.Operation
+	env     *xta.Envelope
+	clients []string // identities of the client: certificate CN and SANs, or the client header
+	start   time.Time
+}
+
+// reply is a successful answer: headers and body, each optional.
+type reply struct {
+	headers func(w *xta.Writer)
+	body    func(w *xta.Writer)
+}
+
+// faultAction is WS-Addressing's action for faults of unknown operations.
+const faultAction = "http://www.w3.org/2005/08/addressing/soap/fault"
+
+// ServeHTTP reads the SOAP request, checks the client and answers.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c := &call{start: time.Now(), clients: s.identities(r)}
+	if r.Method != http.MethodPost {
+		s.write(w, c, nil, xta.NewFault(xta.InvalidParameters, "XTA requests are SOAP over HTTP POST, not %s", r.Method))
+		return
+	}
+	env, err := xta.Read(r.Header.Get("Content-Type"), r.Header.Get("SOAPAction"), r.Body, s.maxRequest)
+	if err != nil {
+		code := xta.InvalidParameters
+		if errors.Is(err, xta.ErrTooLarge) {
+			code = xta.TooLarge
+			err = fmt.Errorf("the request is larger than %d bytes (xta.max_container_bytes %s as base64 plus SOAP)", s.maxRequest, s.cfg.MaxContainerBytes)
+		}
+		s.write(w, c, nil, xta.NewFault(code, "%v", err))
+		return
+	}
+	c.env = env
+	op, ok := xta.OperationByAction(env.Action)
+	if !ok {
+		s.write(w, c, nil, xta.NewFault(xta.InvalidParameters, "unknown action %q; see XTA.wsdl for the SOAPAction of each operation", env.Action))
+		return
+	}
+	c.op = op
+	rep, f := s.dispatch(r.Context(), c)
+	s.write(w, c, rep, f)
+}
+
+func (s *Server) dispatch(ctx context.Context, c *call) (*reply, *xta.Fault) {
+	switch c.op {
+	case xta.OpCheckAccountActive:
+		return s.checkAccountActive(c)
+	case xta.OpCreateMessageID:
+		return s.createMessageID(c)
+	case xta.OpLookupService:
+		return s.lookupService(c)
+	case xta.OpGetTransportReport:
+		return s.getTransportReport(ctx, c)
+	case xta.OpCancelMessage:
+		return s.cancelMessage(ctx, c)
+	case xta.OpSendMessage, xta.OpSendMessageSync:
+		return s.sendMessage(ctx, c)
+	default:
+		return s.msgBox(ctx, c)
+	}
+}
+
+// write answers with MTOM, a fault or the reply.
+func (s *Server) write(w http.ResponseWriter, c *call, rep *reply, f *xta.Fault) {
+	m := &xta.Message{Action: c.op.Action, MessageID: "urn:uuid:" + uuid.NewString(), Fault: f}
+	if m.Action == "" {
+		m.Action = faultAction
+	}
+	if c.env != nil {
+		m.RelatesTo = strings.TrimSpace(c.env.Header.MessageID)
+	}
+	if rep != nil {
+		m.Headers, m.Body = rep.headers, rep.body
+	}
+	var buf bytes.Buffer
+	boundary := "MIMEBoundary_" + strings.ReplaceAll(uuid.NewString(), "-", "")
+	status := http.StatusOK
+	if err := xta.Encode(&buf, m, boundary); err != nil {
+		s.log.Error("cannot encode response", zap.Error(err))
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	fields := []zap.Field{zap.String("operation", c.op.Name), zap.Strings("client", c.clients), zap.Duration("took", time.Since(c.start))}
+	if f != nil {
+		status = http.StatusInternalServerError
+		if f.Code.Sender {
+			status = http.StatusBadRequest
+		}
+		fields = append(fields, zap.String("fault", f.Code.Code), zap.String("reason", f.Reason))
+		s.log.Info("xta fault", fields...)
+	} else {
+		s.log.Info("xta request", fields...)
+	}
+	w.Header().Set("Content-Type", m.ContentType(boundary))
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// identities are the names a client can be configured by: the client
+// certificate's subject CN and SANs, or on a plain-HTTP listener the client header.
+func (s *Server) identities(r *http.Request) []string {
+	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+		crt := r.TLS.PeerCertificates[0]
+		var out []string
+		if crt.Subject.CommonName != "" {
+			out = append(out, crt.Subject.CommonName)
+		}
+		out = append(out, crt.DNSNames...)
+		out = append(out, crt.EmailAddresses...)
+		for _, u := range crt.URIs {
+			out = append(out, u.String())
+		}
+		return out
+	}
+	if s.cfg.AllowPlainHTTP && r.TLS == nil {
+		if v := strings.TrimSpace(r.Header.Get(s.cfg.ClientHeader)); v != "" {
+			return []string{v}
+		}
+	}
+	return nil
+}
+
+// party checks that the client may act for the party p names.
+func (s *Server) party(c *call, p *xta.Party, role string) (config.XTAParty, *xta.Fault) {
+	id := p.ID()
+	if id == "" {
+		return config.XTAParty{}, xta.NewFault(xta.NoParameters, "the %s identifier is missing", role)
+	}
+	pt, ok := s.parties[id]
+	if !ok {
+		return pt, xta.NewFault(xta.UnknownAccount, "%s %q is not an account of this XTA server", role, id)
+	}
+	for _, cl := range c.clients {
+		if cl == pt.Client {
+			return pt, nil
+		}
+	}
+	if len(c.clients) == 0 {
+		return pt, xta.NewFault(xta.UnknownAccount, "the request carries no client identity (TLS client certificate)")
+	}
+	return pt, xta.NewFault(xta.AccountMismatch, "the client %q may not act for %s %q", c.clients[0], role, id)
+}
+
+// author checks the oscimeta:Author header of a management or box request.
+func (s *Server) author(c *call) (config.XTAParty, *xta.Fault) {
+	if c.env.Header.Author == nil {
+		return config.XTAParty{}, xta.NewFault(xta.NoParameters, "the oscimeta:Author header is missing")
+	}
+	return s.party(c, c.env.Header.Author, "Author")
+}
+
+func internal(err error) *xta.Fault {
+	return xta.NewFault(xta.Internal, "%v", err)
+}
