@@ -25,9 +25,9 @@ import (
 // submit handles POST /v1/submissions.
 func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 	received := time.Now().UTC()
-	sender := s.sender(w, r)
+	sender, refused := s.authenticate(w, r, s.Senders, s.Admins, senderKeysOnly)
 	if sender == "" {
-		s.count("unauthorized")
+		s.count(refused.Slug)
 		return
 	}
 	req, prob := s.readRequest(w, r)
