@@ -1,5 +1,5 @@
 // Command drehscheibe is the XÖV/XTA message gateway. Run "drehscheibe help"
-// for its commands; docs/cli.md documents them with their exit codes.
+// for its commands; docs/operators.md documents them with their exit codes.
 package main
 
 import (
@@ -15,7 +15,7 @@ import (
 // Exit codes.
 const (
 	exitOK      = 0
-	exitInvalid = 1 // validate: some document is invalid; routes explain: no route
+	exitInvalid = 1 // validate: some document is invalid; routes explain: no route; dlq: a dead letter refused
 	exitUsage   = 2 // usage or setup error
 )
 
@@ -34,6 +34,7 @@ func commands() []command {
 		{"schemas", "list [--schemas DIR]... [--config FILE] [--json]", "show the loaded standards, versions, namespaces and message types", runSchemas},
 		{"routes", "explain [--config FILE] [--sender NAME] [--metadata FILE] FILE", "show which routing rule a message matches and why", runRoutes},
 		{"keys", "hash [KEY]", "print the api_key_sha256 value for an API key (reads stdin without KEY)", runKeys},
+		{"dlq", "list|show|replay|discard [--url URL] [--key KEY] [ID...]", "list, show, replay and discard dead letters through the admin API", runDLQ},
 		{"version", "", "print the version", func([]string, io.Writer, io.Writer) int { fmt.Println("drehscheibe", version); return exitOK }},
 	}
 }
