@@ -60,6 +60,7 @@ routes: [{name: all, target: fv}]
 
 // submitAndWait posts the demo message and waits until its status is want.
 func submitAndWait(t *testing.T, base, want string) string {
+	t.Helper()
 	doc, err := os.ReadFile(filepath.Join(root(t), "examples", "demo", "antrag-valid.xml"))
 	require.NoError(t, err)
 	req, _ := http.NewRequest(http.MethodPost, base+"/v1/submissions", bytes.NewReader(doc))
@@ -76,7 +77,11 @@ func submitAndWait(t *testing.T, base, want string) string {
 }
 
 func waitStatus(t *testing.T, base, id, want string) {
-	var st struct{ Status string }
+	t.Helper()
+	var st struct {
+		Status string
+		Events []map[string]any
+	}
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(25 * time.Millisecond) {
 		req, _ := http.NewRequest(http.MethodGet, base+"/v1/submissions/"+id, nil)
 		req.Header.Set("Authorization", "Bearer "+cliSenderKey)
@@ -84,11 +89,22 @@ func waitStatus(t *testing.T, base, id, want string) {
 		require.NoError(t, err)
 		_ = json.NewDecoder(res.Body).Decode(&st)
 		res.Body.Close()
-		if st.Status == want {
+		// The gateway records dead_lettered a moment before it stores the dead letter.
+		if st.Status == want && (want != "dead_lettered" || deadLetterShown(t, base, id)) {
 			return
 		}
 	}
-	t.Fatalf("%s: status %q, want %q", id, st.Status, want)
+	t.Fatalf("%s: status %q, want %q; events %v", id, st.Status, want, st.Events)
+}
+
+// deadLetterShown reports whether the admin API has a dead letter for id.
+func deadLetterShown(t *testing.T, base, id string) bool {
+	req, _ := http.NewRequest(http.MethodGet, base+"/v1/admin/deadletters/"+id, nil)
+	req.Header.Set("Authorization", "Bearer "+cliAdminKey)
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	res.Body.Close()
+	return res.StatusCode == http.StatusOK
 }
 
 func TestDLQCommands(t *testing.T) {

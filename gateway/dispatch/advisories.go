@@ -82,8 +82,14 @@ func (d *Dispatcher) advised(ctx context.Context, m jetstream.Msg) {
 		_ = m.Ack()
 		return
 	}
+	// A late advisory about a message an operator has replayed since
+	// concerns a delivery that is over.
+	if e, err := d.st.Get(ctx, rec.ID); err == nil && e.Sequence != a.StreamSeq {
+		_ = m.Ack()
+		return
+	}
 	log := d.log.With(zap.String("submission_id", rec.ID), zap.String("target", target))
-	dl := &store.DeadLetter{Reason: reason, Attempts: int(a.Deliveries), Error: d.lastError(ctx, rec.ID, target)}
+	dl := &store.DeadLetter{Adapter: d.adapterType(target), Reason: reason, Attempts: int(a.Deliveries), Error: d.lastError(ctx, rec.ID, target)}
 	if dl.Error == "" {
 		dl.Error = a.Reason
 	}
@@ -94,7 +100,6 @@ func (d *Dispatcher) advised(ctx context.Context, m jetstream.Msg) {
 		return
 	}
 	if created {
-		d.event(rec.ID, store.DeadLetterEvent(d.adapterType(target), dl), log)
 		d.deadLettered(target, reason)
 		log.Warn("delivery dead-lettered", zap.String("reason", reason), zap.Int("attempts", dl.Attempts), zap.String("error", dl.Error))
 	}

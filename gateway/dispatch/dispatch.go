@@ -238,13 +238,14 @@ func (d *Dispatcher) handle(ctx context.Context, t Target, m jetstream.Msg) {
 	}
 }
 
-// deadLetter sets the delivery m aside as a dead letter, records the
-// dead_lettered event and terminates m. If the dead letter cannot be stored,
+// deadLetter sets the delivery m aside as a dead letter (which records the
+// dead_lettered event) and terminates m. If the dead letter cannot be stored,
 // m is handed back to JetStream to come again; should that have been its last
 // delivery, the MAX_DELIVERIES advisory makes the dead letter later.
 func (d *Dispatcher) deadLetter(t Target, m jetstream.Msg, sm *store.SubmissionMsg, dl *store.DeadLetter, log *zap.Logger) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	dl.Adapter = t.Type
 	created, err := d.st.PutDeadLetter(ctx, sm, dl)
 	if err != nil {
 		log.Error("could not store the dead letter; the delivery comes again", zap.String("reason", dl.Reason), zap.Error(err))
@@ -252,7 +253,6 @@ func (d *Dispatcher) deadLetter(t Target, m jetstream.Msg, sm *store.SubmissionM
 		return
 	}
 	if created {
-		d.event(dl.ID, store.DeadLetterEvent(t.Type, dl), log)
 		d.deadLettered(t.Name, dl.Reason)
 	}
 	if err := m.TermWithReason(dl.Reason); err != nil {

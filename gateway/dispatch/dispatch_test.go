@@ -107,6 +107,19 @@ func waitEvents(t *testing.T, st *store.Store, id string, n int, within time.Dur
 		"%s: want %d delivery events", id, n)
 }
 
+// deadLetter waits for the dead letter of id; its event is recorded a
+// moment before it.
+func deadLetter(t *testing.T, st *store.Store, id string) *store.DeadLetter {
+	t.Helper()
+	var dl *store.DeadLetter
+	require.Eventually(t, func() bool {
+		var err error
+		dl, err = st.DeadLetter(context.Background(), id)
+		return err == nil
+	}, 10*time.Second, 20*time.Millisecond, "no dead letter for %s", id)
+	return dl
+}
+
 func status(t *testing.T, st *store.Store, id string) string {
 	e, err := st.Get(context.Background(), id)
 	require.NoError(t, err)
@@ -135,8 +148,7 @@ func TestPermanentFailureIsDeadLetteredAfterOneAttempt(t *testing.T) {
 	assert.Equal(t, []string{store.EventDeadLettered}, eventTypes(t, st, "s2"))
 	assert.Equal(t, store.EventDeadLettered, status(t, st, "s2"))
 
-	dl, err := st.DeadLetter(context.Background(), "s2")
-	require.NoError(t, err)
+	dl := deadLetter(t, st, "s2")
 	assert.Equal(t, store.ReasonPermanent, dl.Reason)
 	assert.Equal(t, 1, dl.Attempts)
 	assert.Equal(t, "fv", dl.Target)
@@ -149,7 +161,7 @@ func TestPermanentFailureIsDeadLetteredAfterOneAttempt(t *testing.T) {
 	waitEvents(t, st, "s2", 3, 5*time.Second)
 	assert.Equal(t, []string{store.EventDeadLettered, store.EventReplayed, store.EventDelivered}, eventTypes(t, st, "s2"))
 	assert.Equal(t, 1, deliveryEvents(t, st, "s2")[2].Attempt, "a replay starts again at attempt 1")
-	_, err = st.DeadLetter(context.Background(), "s2")
+	_, err := st.DeadLetter(context.Background(), "s2")
 	assert.ErrorIs(t, err, store.ErrNotFound, "the dead letter is gone after the replay")
 }
 
@@ -169,8 +181,7 @@ func TestExhaustedAttemptsBackOffThenDeadLetter(t *testing.T) {
 	assert.GreaterOrEqual(t, evs[2].At.Sub(evs[1].At), time.Duration(0.8*float64(2*initial)))
 	assert.EqualValues(t, 3, a.calls.Load())
 
-	dl, err := st.DeadLetter(context.Background(), "s3")
-	require.NoError(t, err)
+	dl := deadLetter(t, st, "s3")
 	assert.Equal(t, store.ReasonExhausted, dl.Reason)
 	assert.Equal(t, 3, dl.Attempts)
 	assert.Contains(t, dl.Error, "503")
@@ -182,8 +193,7 @@ func TestMaxAgeEndsRetries(t *testing.T) {
 	put(t, st, "s4", "fv")
 	waitEvents(t, st, "s4", 2, 10*time.Second)
 	assert.Equal(t, []string{store.EventAttemptFailed, store.EventDeadLettered}, eventTypes(t, st, "s4"))
-	dl, err := st.DeadLetter(context.Background(), "s4")
-	require.NoError(t, err)
+	dl := deadLetter(t, st, "s4")
 	assert.Equal(t, store.ReasonMaxAge, dl.Reason)
 	assert.EqualValues(t, 1, a.calls.Load(), "a message past its max age is not tried again")
 }
@@ -223,9 +233,7 @@ func TestExternalTargetFailuresBecomeDeadLetters(t *testing.T) {
 		require.NoError(t, st.Append(ctx, "x1", store.Event{Type: store.EventAttemptFailed, Target: "ext", Attempt: attempt, Error: "Fachverfahren down"}))
 		require.NoError(t, m.Nak())
 	})
-	require.Eventually(t, func() bool { _, err := st.DeadLetter(ctx, "x1"); return err == nil }, 10*time.Second, 20*time.Millisecond)
-	dl, err := st.DeadLetter(ctx, "x1")
-	require.NoError(t, err)
+	dl := deadLetter(t, st, "x1")
 	assert.Equal(t, store.ReasonExhausted, dl.Reason)
 	assert.Equal(t, 2, dl.Attempts)
 	assert.Equal(t, "Fachverfahren down", dl.Error, "the last error the adapter reported")
@@ -235,9 +243,7 @@ func TestExternalTargetFailuresBecomeDeadLetters(t *testing.T) {
 	// A terminated message, with the reason given to Term.
 	put(t, st, "x2", "ext")
 	externalAdapter(t, st, "ext", 1, func(m jetstream.Msg, _ int) { require.NoError(t, m.TermWithReason("not for this Fachverfahren")) })
-	require.Eventually(t, func() bool { _, err := st.DeadLetter(ctx, "x2"); return err == nil }, 10*time.Second, 20*time.Millisecond)
-	dl, err = st.DeadLetter(ctx, "x2")
-	require.NoError(t, err)
+	dl = deadLetter(t, st, "x2")
 	assert.Equal(t, store.ReasonTerminated, dl.Reason)
 	assert.Equal(t, "not for this Fachverfahren", dl.Error)
 	assert.Equal(t, 1, dl.Attempts)

@@ -171,7 +171,7 @@ func (j *Janitor) check(ctx context.Context, m *store.SubmissionMsg, now time.Ti
 // consumer: an adapter that comes back later does not deliver it behind the
 // operator's back.
 func (j *Janitor) expire(ctx context.Context, m *store.SubmissionMsg, t Target, events []store.Event, rep *Report) error {
-	dl := &store.DeadLetter{Reason: store.ReasonMaxAge, Error: "not delivered within max_age " + t.MaxAge.String()}
+	dl := &store.DeadLetter{Adapter: t.Type, Reason: store.ReasonMaxAge, Error: "not delivered within max_age " + t.MaxAge.String()}
 	for _, e := range events {
 		switch {
 		case e.Type == store.EventReplayed:
@@ -185,9 +185,6 @@ func (j *Janitor) expire(ctx context.Context, m *store.SubmissionMsg, t Target, 
 		return err
 	}
 	if created {
-		if err := j.Store.Append(ctx, dl.ID, store.DeadLetterEvent(t.Type, dl)); err != nil {
-			return err
-		}
 		if j.Obs != nil {
 			j.Obs.DeadLettered(dl.Target, dl.Reason)
 		}

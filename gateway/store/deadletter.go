@@ -29,8 +29,10 @@ const maxErrorLen = 2048
 // left the submissions stream, and it stays until an operator replays or
 // discards it.
 type DeadLetter struct {
-	ID       string    `json:"id"`
-	Target   string    `json:"target"`
+	ID     string `json:"id"`
+	Target string `json:"target"`
+	// Adapter is the target's adapter type, for the dead_lettered event.
+	Adapter  string    `json:"adapter,omitempty"`
 	Reason   string    `json:"reason"`
 	Error    string    `json:"error,omitempty"`
 	Attempts int       `json:"attempts"`
@@ -62,10 +64,10 @@ var ErrContentGone = errors.New("the stored message content is gone")
 
 func deadLetterSubject(id, target string) string { return DeadLettersPrefix + id + "." + target }
 
-// DeadLetterEvent is the dead_lettered event that records dl (as filled by
-// PutDeadLetter) in the submission's log; adapter is the target's adapter type.
-func DeadLetterEvent(adapter string, dl *DeadLetter) Event {
-	return Event{Type: EventDeadLettered, Target: dl.Target, Adapter: adapter, Attempt: dl.Attempts,
+// deadLetterEvent is the dead_lettered event that records dl in the
+// submission's log.
+func deadLetterEvent(dl *DeadLetter) Event {
+	return Event{Type: EventDeadLettered, Target: dl.Target, Adapter: dl.Adapter, Attempt: dl.Attempts,
 		Error: dl.Error, Detail: deadLetterDetail[dl.Reason]}
 }
 
@@ -125,11 +127,16 @@ func deleteMsg(ctx context.Context, st jetstream.Stream, seq uint64) error {
 	return err
 }
 
-// PutDeadLetter stores dl (Reason, Error, Attempts; PutDeadLetter fills in
-// the rest) made from the submission message m. The same delivery — submission id,
-// target and sequence of m — becomes a dead letter once only, whichever
-// replica or path (dispatcher, advisory, janitor) gets there first; PutDeadLetter
-// reports whether this call stored it.
+// PutDeadLetter records the dead_lettered event and stores dl (Adapter,
+// Reason, Error, Attempts; PutDeadLetter fills in the rest) made from the
+// submission message m. The same delivery — submission id, target and
+// sequence of m — becomes a dead letter once, with one event, whichever
+// replica or path (dispatcher, advisory, janitor) gets there first;
+// PutDeadLetter reports whether this call stored it.
+//
+// The event comes before the dead letter so that it precedes a replay's
+// replayed event, which needs the dead letter: the log never shows a
+// replayed submission as dead-lettered.
 func (s *Store) PutDeadLetter(ctx context.Context, m *SubmissionMsg, dl *DeadLetter) (bool, error) {
 	rec, err := decodeRecord(m.Header)
 	if err != nil {
@@ -153,6 +160,10 @@ func (s *Store) PutDeadLetter(ctx context.Context, m *SubmissionMsg, dl *DeadLet
 	case !errors.Is(err, jetstream.ErrMsgNotFound):
 		return false, fmt.Errorf("%w: read dead letter: %v", ErrUnavailable, err)
 	}
+	key := "dl:" + rec.Target + ":" + strconv.FormatUint(m.Seq, 10)
+	if err := s.AppendOnce(ctx, rec.ID, key, deadLetterEvent(dl)); err != nil {
+		return false, err
+	}
 	info, err := json.Marshal(dl)
 	if err != nil {
 		return false, err
@@ -160,7 +171,7 @@ func (s *Store) PutDeadLetter(ctx context.Context, m *SubmissionMsg, dl *DeadLet
 	msg := nats.NewMsg(subj)
 	copyHeader(msg.Header, m.Header)
 	msg.Header.Set(HdrDeadLetter, string(info))
-	msg.Header.Set(jetstream.MsgIDHeader, "dl:"+rec.Target+":"+strconv.FormatUint(m.Seq, 10))
+	msg.Header.Set(jetstream.MsgIDHeader, key)
 	msg.Data = m.Data
 	ack, err := s.js.PublishMsg(ctx, msg)
 	if err != nil {
@@ -282,23 +293,26 @@ func (s *Store) CheckContent(ctx context.Context, dl *DeadLetter) error {
 	return nil
 }
 
-// Replay queues the submission of dl for delivery again under its own id and
-// target, records a replayed event and removes the dead letter. Repeating a
-// replay that was interrupted queues the submission once.
+// Replay records a replayed event, queues the submission of dl for delivery
+// again under its own id and target, and removes the dead letter. The event
+// comes first: the replayed submission can be delivered, and its delivered
+// event recorded, before a later write would land. (Until the dead letter is
+// removed, State still says dead_lettered should the publish fail.)
+// Repeating a replay that was interrupted queues the submission once.
 func (s *Store) Replay(ctx context.Context, dl *DeadLetter) error {
-	msg := nats.NewMsg(Subject(dl.ID, dl.Target))
-	copyHeader(msg.Header, dl.header)
-	msg.Header.Set(HdrQueuedAt, dl.QueuedAt.UTC().Format(time.RFC3339Nano))
 	key := dl.ID + ":" + strconv.FormatUint(dl.SubmissionSeq, 10)
-	msg.Header.Set(jetstream.MsgIDHeader, "r:"+key)
-	msg.Data = dl.data
-	if _, err := s.js.PublishMsg(ctx, msg); err != nil {
-		return fmt.Errorf("%w: queue replay: %v", ErrUnavailable, err)
-	}
 	// Which admin it was goes to the audit log, not to the sender.
 	ev := Event{Type: EventReplayed, Target: dl.Target, Detail: "queued again by the operator"}
 	if err := s.AppendOnce(ctx, dl.ID, "replayed:"+key, ev); err != nil {
 		return err
+	}
+	msg := nats.NewMsg(Subject(dl.ID, dl.Target))
+	copyHeader(msg.Header, dl.header)
+	msg.Header.Set(HdrQueuedAt, dl.QueuedAt.UTC().Format(time.RFC3339Nano))
+	msg.Header.Set(jetstream.MsgIDHeader, "r:"+key)
+	msg.Data = dl.data
+	if _, err := s.js.PublishMsg(ctx, msg); err != nil {
+		return fmt.Errorf("%w: queue replay: %v", ErrUnavailable, err)
 	}
 	return s.deleteDeadLetter(ctx, dl)
 }

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -145,14 +146,18 @@ func (e *env) submit(key string) string {
 	return r.JSON["id"].(string)
 }
 
-// waitStatus polls the sender's status endpoint until it says want.
+// waitStatus polls the sender's status endpoint until it says want and,
+// for the final statuses, the event of that name is in the log. For
+// dead_lettered it also waits for the operator's view: the gateway records
+// the event a moment before it stores the dead letter.
 func (e *env) waitStatus(key, id, want string) response {
 	e.t.Helper()
 	var r response
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		r = e.do(http.MethodGet, "/v1/submissions/"+id, key, "", nil, nil)
-		if r.Code == http.StatusOK && r.JSON["status"] == want {
+		if r.Code == http.StatusOK && r.JSON["status"] == want && (want == "queued" || want == "retrying" || slices.Contains(eventTypes(r), want)) &&
+			(want != "dead_lettered" || e.do(http.MethodGet, "/v1/admin/deadletters/"+id, adminKey, "", nil, nil).Code == http.StatusOK) {
 			return r
 		}
 		time.Sleep(25 * time.Millisecond)
@@ -351,11 +356,10 @@ func TestReplayToFiledropThatHasIt(t *testing.T) {
 	require.NoError(t, err)
 	sm, err := e.g.Store.SubmissionAt(ctx, entry.Sequence)
 	require.NoError(t, err)
-	dl := &store.DeadLetter{Reason: store.ReasonExhausted, Attempts: 10, Error: "ack lost"}
+	dl := &store.DeadLetter{Adapter: "filedrop", Reason: store.ReasonExhausted, Attempts: 10, Error: "ack lost"}
 	created, err := e.g.Store.PutDeadLetter(ctx, sm, dl)
 	require.NoError(t, err)
 	require.True(t, created)
-	require.NoError(t, e.g.Store.Append(ctx, id, store.DeadLetterEvent("filedrop", dl)))
 	e.waitStatus(dropKey, id, "dead_lettered")
 
 	r := e.do(http.MethodPost, "/v1/admin/deadletters/"+id+"/replay", adminKey, "", nil, nil)
