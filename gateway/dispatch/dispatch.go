@@ -198,7 +198,7 @@ func (d *Dispatcher) handle(ctx context.Context, t Target, m jetstream.Msg) {
 	}
 	log := d.log.With(zap.String("submission_id", rec.ID), zap.String("target", t.Name), zap.Int("attempt", attempt))
 	sm := &store.SubmissionMsg{Header: m.Headers(), Data: m.Data(), Seq: meta.Sequence.Stream, Time: meta.Timestamp}
-	if age := time.Since(meta.Timestamp); age > t.MaxAge {
+	if time.Since(meta.Timestamp) > t.MaxAge {
 		d.deadLetter(t, m, sm, &store.DeadLetter{Reason: store.ReasonMaxAge, Attempts: attempt - 1,
 			Error: "not delivered within max_age " + t.MaxAge.String()}, log)
 		return
