@@ -20,6 +20,7 @@ import (
 	"github.com/drehscheibe/drehscheibe/gateway/dispatch"
 	"github.com/drehscheibe/drehscheibe/gateway/intake"
 	"github.com/drehscheibe/drehscheibe/gateway/metrics"
+	"github.com/drehscheibe/drehscheibe/gateway/retention"
 	"github.com/drehscheibe/drehscheibe/gateway/routing"
 	"github.com/drehscheibe/drehscheibe/gateway/store"
 	"github.com/drehscheibe/drehscheibe/gateway/xtaserver"
@@ -38,9 +39,11 @@ type Gateway struct {
 	Store    *store.Store
 	Metrics  *metrics.Metrics
 	disp     *dispatch.Dispatcher
+	janitor  *retention.Janitor
 	http     *http.Server
 	ln       net.Listener
 	stopPoll context.CancelFunc
+	bg       sync.WaitGroup // the pollers and the janitor
 	// XTA server (nil unless xta.enabled) on a listener of its own.
 	XTA     *xtaserver.Server
 	xtaHTTP *http.Server
@@ -79,8 +82,11 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (g *Gateway, 
 	}
 
 	targets := make([]dispatch.Target, 0, len(cfg.Targets))
+	limits := make(map[string]retention.Target, len(cfg.Targets))
 	for _, t := range cfg.Targets {
-		dt := dispatch.Target{Name: t.Name, Type: t.Type, Concurrency: t.Concurrency, MaxAttempts: t.MaxAttempts, AckWait: t.AckWait}
+		dt := dispatch.Target{Name: t.Name, Type: t.Type, Concurrency: t.Concurrency, MaxAttempts: t.MaxAttempts, AckWait: t.AckWait,
+			RetryInitial: t.Retry.Initial, RetryMax: t.Retry.Max, MaxAge: t.MaxAge}
+		limits[t.Name] = retention.Target{Type: t.Type, MaxAge: t.MaxAge, Grace: 10 * t.AckWait, Box: t.Type == xtaserver.BoxType}
 		if t.Type != ExternalType && t.Type != xtaserver.BoxType {
 			f, _ := delivery.Lookup(t.Type)
 			a, err := f(t.Name, t.DecodeOptions)
@@ -96,7 +102,7 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (g *Gateway, 
 	n := cfg.NATS
 	g.Store, err = store.Open(ctx, store.Options{
 		Embedded: n.Embedded, DataDir: n.DataDir, Listen: n.Listen, URL: n.URL, SyncAlways: n.SyncAlways,
-		Replicas: n.Replicas, DuplicateWindow: n.DuplicateWindow, MaxAge: n.MaxAge,
+		Replicas: n.Replicas, DuplicateWindow: n.DuplicateWindow, EventRetention: n.EventRetention,
 	})
 	if err != nil {
 		closeAdapters(targets)
@@ -105,17 +111,29 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (g *Gateway, 
 	if u := g.Store.ClientURL(); u != "" {
 		log.Info("embedded nats accepts clients", zap.String("url", u))
 	}
+	g.janitor = &retention.Janitor{
+		Store: g.Store, Log: log.Named("janitor"), Obs: g.Metrics,
+		PayloadRetention: n.PayloadRetention, Interval: n.JanitorInterval, Targets: limits,
+		// Submissions for a target no longer configured; never before the
+		// duplicate window has passed (see targets[].max_age).
+		Default: retention.Target{MaxAge: max(dispatch.DefaultMaxAge, n.DuplicateWindow), Grace: 10 * time.Minute},
+	}
 
 	senders := make(map[string]string, len(cfg.Senders))
 	for _, s := range cfg.Senders {
 		senders[s.APIKeySHA256] = s.Name
 	}
+	admins := make(map[string]string, len(cfg.Admins))
+	for _, a := range cfg.Admins {
+		admins[a.APIKeySHA256] = a.Name
+	}
 	pipeline := &intake.Pipeline{Catalog: g.Catalog, Router: router, Store: g.Store, Obs: g.Metrics}
 	apiSrv := &api.Server{
 		Pipeline: pipeline,
-		Store:    g.Store, Metrics: g.Metrics, Log: log, Senders: senders, PublicURL: cfg.Server.PublicURL,
-		Limits: api.Limits{MaxBodyBytes: int64(cfg.Server.MaxBodyBytes), MaxAttachments: cfg.Server.MaxAttachments},
-		Ready:  g.Ready,
+		Store:    g.Store, Metrics: g.Metrics, Log: log, Senders: senders, Admins: admins, PublicURL: cfg.Server.PublicURL,
+		Limits:  api.Limits{MaxBodyBytes: int64(cfg.Server.MaxBodyBytes), MaxAttachments: cfg.Server.MaxAttachments},
+		Ready:   g.Ready,
+		Targets: func(name string) bool { _, ok := limits[name]; return ok },
 	}
 	g.http = &http.Server{
 		Handler:           apiSrv.Handler(),
@@ -184,7 +202,8 @@ func (g *Gateway) Start(ctx context.Context) (<-chan error, error) {
 	}
 	pctx, cancel := context.WithCancel(context.Background())
 	g.stopPoll = cancel
-	go g.Metrics.PollQueueDepth(pctx, 5*time.Second, g.queueDepth)
+	g.bg.Go(func() { g.Metrics.PollQueueDepth(pctx, 5*time.Second, g.gauges) })
+	g.bg.Go(func() { g.janitor.Run(pctx) })
 	errc := make(chan error, 2)
 	var wg sync.WaitGroup
 	serve := func(srv *http.Server, ln net.Listener) {
@@ -213,7 +232,9 @@ func (g *Gateway) Ready(ctx context.Context) error {
 	return g.Store.Ready(ctx)
 }
 
-func (g *Gateway) queueDepth(ctx context.Context) map[string]float64 {
+// gauges sets the dead letter gauge and returns the queue depth per target
+// for drehscheibe_queue_depth.
+func (g *Gateway) gauges(ctx context.Context) map[string]float64 {
 	out := map[string]float64{}
 	for _, t := range g.cfg.Targets {
 		c, err := g.Store.JetStream().Consumer(ctx, store.SubmissionsStream, dispatch.ConsumerName(t.Name))
@@ -225,6 +246,9 @@ func (g *Gateway) queueDepth(ctx context.Context) map[string]float64 {
 			continue
 		}
 		out[t.Name] = float64(info.NumPending) + float64(info.NumAckPending)
+	}
+	if n, err := g.Store.CountDeadLetters(ctx); err == nil {
+		g.Metrics.DeadLetters.Set(float64(n))
 	}
 	return out
 }
@@ -240,6 +264,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	if g.stopPoll != nil {
 		g.stopPoll()
 	}
+	g.bg.Wait()
 	g.close()
 	return err
 }

@@ -1,5 +1,5 @@
 // Command drehscheibe is the XÖV/XTA message gateway. Run "drehscheibe help"
-// for its commands; docs/cli.md documents them with their exit codes.
+// for its commands; docs/operators.md documents them with their exit codes.
 package main
 
 import (
@@ -15,7 +15,7 @@ import (
 // Exit codes.
 const (
 	exitOK      = 0
-	exitInvalid = 1 // validate: some document is invalid; routes explain: no route; xta check: a check failed
+	exitInvalid = 1 // validate: some document is invalid; routes explain: no route; xta check: a check failed; dlq: a dead letter refused
 	exitUsage   = 2 // usage or setup error
 )
 
@@ -35,6 +35,7 @@ func commands() []command {
 		{"routes", "explain [--config FILE] [--sender NAME] [--metadata FILE] FILE", "show which routing rule a message matches and why", runRoutes},
 		{"xta", xtaArgs, "run the XTA 2 Version 3 conformance suite against a server (exit 0 all passed, 1 a check failed, 2 usage)", runXTA},
 		{"keys", "hash [KEY]", "print the api_key_sha256 value for an API key (reads stdin without KEY)", runKeys},
+		{"dlq", "list|show|replay|discard [--url URL] [--key KEY] [ID...]", "list, show, replay and discard dead letters through the admin API", runDLQ},
 		{"version", "", "print the version", func([]string, io.Writer, io.Writer) int { fmt.Println("drehscheibe", version); return exitOK }},
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"sort"
 	"strings"
 	"time"
 
@@ -41,6 +42,11 @@ type Server struct {
 	Limits   Limits
 	// Senders maps the hex SHA-256 of an API key to the sender's name.
 	Senders map[string]string
+	// Admins maps the hex SHA-256 of an admin API key to the admin's name.
+	Admins map[string]string
+	// Targets reports whether a delivery target is configured (replay
+	// refuses dead letters of targets that are not).
+	Targets func(name string) bool
 	// PublicURL, if set, prefixes Location and status_url (e.g. https://gw.example.org).
 	PublicURL string
 	// Ready reports readiness for /readyz.
@@ -53,6 +59,10 @@ func (s *Server) Handler() http.Handler {
 	s.route(mux, "/v1/submissions", http.MethodPost, s.submit)
 	s.route(mux, "/v1/submissions/{id}", http.MethodGet, s.status)
 	s.route(mux, "/v1/validate", http.MethodPost, s.validate)
+	s.route(mux, "/v1/admin/deadletters", http.MethodGet, s.listDeadLetters)
+	s.routes(mux, "/v1/admin/deadletters/{id}", map[string]http.HandlerFunc{
+		http.MethodGet: s.showDeadLetter, http.MethodDelete: s.discardDeadLetter})
+	s.route(mux, "/v1/admin/deadletters/{id}/replay", http.MethodPost, s.replayDeadLetter)
 	s.route(mux, "/openapi.json", http.MethodGet, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(OpenAPI)
@@ -71,10 +81,26 @@ func (s *Server) Handler() http.Handler {
 
 // route registers h for one method; other methods get a problem document.
 func (s *Server) route(mux *http.ServeMux, pattern, method string, h http.HandlerFunc) {
+	s.routes(mux, pattern, map[string]http.HandlerFunc{method: h})
+}
+
+// routes registers a handler per method; other methods get a problem
+// document. HEAD is served by the GET handler.
+func (s *Server) routes(mux *http.ServeMux, pattern string, hs map[string]http.HandlerFunc) {
+	allowed := make([]string, 0, len(hs))
+	for m := range hs {
+		allowed = append(allowed, m)
+	}
+	sort.Strings(allowed)
+	allow := strings.Join(allowed, ", ")
 	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != method && !(method == http.MethodGet && r.Method == http.MethodHead) {
-			w.Header().Set("Allow", method)
-			s.writeProblem(w, r, problem.New(problem.MethodNotAllowed, "%s does not support %s; use %s", r.URL.Path, r.Method, method))
+		h, ok := hs[r.Method]
+		if !ok && r.Method == http.MethodHead {
+			h, ok = hs[http.MethodGet]
+		}
+		if !ok {
+			w.Header().Set("Allow", allow)
+			s.writeProblem(w, r, problem.New(problem.MethodNotAllowed, "%s does not support %s; use %s", r.URL.Path, r.Method, allow))
 			return
 		}
 		h(w, r)
@@ -91,8 +117,29 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
-// sender authenticates the request. It writes the 401 itself and returns "" when it fails.
+// Why a valid key of the other kind is refused (403).
+const (
+	senderKeysOnly = "an admin key cannot submit or read submissions; use a sender's key"
+	adminKeysOnly  = "a sender's key cannot use admin endpoints; use an admin key (admins in the gateway's configuration)"
+)
+
+// sender authenticates a sender. It writes the 401 or 403 itself and
+// returns "" when it fails.
 func (s *Server) sender(w http.ResponseWriter, r *http.Request) string {
+	name, _ := s.authenticate(w, r, s.Senders, s.Admins, senderKeysOnly)
+	return name
+}
+
+// admin authenticates an admin for /v1/admin/…, like sender.
+func (s *Server) admin(w http.ResponseWriter, r *http.Request) string {
+	name, _ := s.authenticate(w, r, s.Admins, s.Senders, adminKeysOnly)
+	return name
+}
+
+// authenticate looks the request's API key up in allowed. A key of the
+// other kind is valid but not here: 403 with why. Any other key, or none,
+// is 401. On failure it returns the problem type it answered with.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, allowed, other map[string]string, why string) (string, problem.Type) {
 	key := r.Header.Get("X-API-Key")
 	if a := r.Header.Get("Authorization"); key == "" && len(a) > 7 && strings.EqualFold(a[:7], "Bearer ") {
 		key = strings.TrimSpace(a[7:])
@@ -100,15 +147,19 @@ func (s *Server) sender(w http.ResponseWriter, r *http.Request) string {
 	if key == "" {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="drehscheibe"`)
 		s.writeProblem(w, r, problem.New(problem.Unauthorized, "no API key: send Authorization: Bearer <key>"))
-		return ""
+		return "", problem.Unauthorized
 	}
-	name, ok := s.Senders[HashKey(key)]
-	if !ok {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="drehscheibe", error="invalid_token"`)
-		s.writeProblem(w, r, problem.New(problem.Unauthorized, "the API key is not valid"))
-		return ""
+	h := HashKey(key)
+	if name, ok := allowed[h]; ok {
+		return name, problem.Type{}
 	}
-	return name
+	if _, ok := other[h]; ok {
+		s.writeProblem(w, r, problem.New(problem.WrongKey, "%s", why))
+		return "", problem.WrongKey
+	}
+	w.Header().Set("WWW-Authenticate", `Bearer realm="drehscheibe", error="invalid_token"`)
+	s.writeProblem(w, r, problem.New(problem.Unauthorized, "the API key is not valid"))
+	return "", problem.Unauthorized
 }
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
@@ -127,12 +178,12 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		s.unavailable(w, r, err)
 		return
 	}
-	events, err := s.Store.Events(r.Context(), e)
+	status, events, err := s.Store.State(r.Context(), e)
 	if err != nil {
 		s.unavailable(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, statusView(e.Record, s.statusURL(r, e.Record.ID), store.Status(events), events))
+	writeJSON(w, http.StatusOK, statusView(e.Record, s.statusURL(r, e.Record.ID), status, events))
 }
 
 func (s *Server) unavailable(w http.ResponseWriter, r *http.Request, err error) {

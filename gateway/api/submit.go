@@ -25,9 +25,9 @@ import (
 // submit handles POST /v1/submissions.
 func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 	received := time.Now().UTC()
-	sender := s.sender(w, r)
+	sender, refused := s.authenticate(w, r, s.Senders, s.Admins, senderKeysOnly)
 	if sender == "" {
-		s.count("unauthorized")
+		s.count(refused.Slug)
 		return
 	}
 	req, prob := s.readRequest(w, r)
@@ -67,8 +67,8 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 	if stored.Duplicate {
 		// A replay shows where the first submission stands now.
 		if e, err := s.Store.Get(r.Context(), rec.ID); err == nil {
-			if evs, err := s.Store.Events(r.Context(), e); err == nil {
-				status, events = store.Status(evs), evs
+			if st, evs, err := s.Store.State(r.Context(), e); err == nil {
+				status, events = st, evs
 			}
 		}
 	}

@@ -40,6 +40,7 @@ type Config struct {
 	Schemas Schemas  `yaml:"schemas"`
 	Log     Log      `yaml:"log"`
 	Senders []Sender `yaml:"senders"`
+	Admins  []Admin  `yaml:"admins"`
 	Targets []Target `yaml:"targets"`
 	Routes  []Route  `yaml:"routes"`
 	XTA     XTA      `yaml:"xta"`
@@ -91,8 +92,18 @@ type NATS struct {
 	// DuplicateWindow is how long JetStream detects duplicate publishes; it
 	// is also the window in which an Idempotency-Key is honoured.
 	DuplicateWindow time.Duration `yaml:"duplicate_window"`
-	// MaxAge is how long a message is kept in the streams.
-	MaxAge time.Duration `yaml:"max_age"`
+	// PayloadRetention is how long the content of a finished submission
+	// (delivered, closed or discarded) is kept after it finished: the
+	// message, its attachments and the submission message itself. The
+	// janitor deletes them afterwards and keeps a record without content.
+	// Undelivered and dead-lettered submissions are never deleted by age.
+	PayloadRetention time.Duration `yaml:"payload_retention"`
+	// EventRetention is how long event logs and the content-free records
+	// of purged submissions are kept (the events stream's maximum age).
+	EventRetention time.Duration `yaml:"event_retention"`
+	// JanitorInterval is how often the janitor looks for payloads to
+	// delete and for undelivered submissions past their target's max_age.
+	JanitorInterval time.Duration `yaml:"janitor_interval"`
 	// Listen is the client port of the embedded server, e.g.
 	// "127.0.0.1:4222", for vendor adapters that connect over TCP. Empty
 	// means in-process connections only, without a TCP listener.
@@ -122,6 +133,15 @@ type Sender struct {
 	APIKeySHA256 string `yaml:"api_key_sha256"`
 }
 
+// Admin is an operator allowed to use the admin endpoints (/v1/admin/…) and
+// the dlq commands, authenticated by an API key of its own.
+type Admin struct {
+	// Name identifies the admin in audit log lines.
+	Name string `yaml:"name"`
+	// APIKeySHA256 is the hex SHA-256 of the admin's API key, as for senders.
+	APIKeySHA256 string `yaml:"api_key_sha256"`
+}
+
 // Target is a delivery target: one adapter instance that hands messages to a
 // Fachverfahren.
 type Target struct {
@@ -137,6 +157,12 @@ type Target struct {
 	Concurrency int `yaml:"concurrency"`
 	// MaxAttempts is how often a delivery is tried before it is dead-lettered.
 	MaxAttempts int `yaml:"max_attempts"`
+	// Retry shapes the waits between attempts.
+	Retry Retry `yaml:"retry"`
+	// MaxAge is how long a submission may wait for delivery to this target,
+	// counted from when it was queued (or replayed); after that it becomes a
+	// dead letter instead of being tried again.
+	MaxAge time.Duration `yaml:"max_age"`
 	// AckWait is how long one delivery attempt may take before it is
 	// considered lost and retried.
 	AckWait time.Duration `yaml:"ack_wait"`
@@ -151,6 +177,14 @@ type Target struct {
 	file        string
 	line        int
 	optionsLine int
+}
+
+// Retry is the backoff between delivery attempts: the wait before attempt
+// n+1 is Initial × 2^(n−1), at most Max, each varied by ±20 % so that
+// messages that failed together do not return together.
+type Retry struct {
+	Initial time.Duration `yaml:"initial"`
+	Max     time.Duration `yaml:"max"`
 }
 
 // Route is one routing rule; see package routing for how rules are applied.
@@ -200,12 +234,14 @@ func Default() *Config {
 			MaxAttachments:    32,
 		},
 		NATS: NATS{
-			Embedded:        true,
-			DataDir:         "./data/nats",
-			SyncAlways:      true,
-			Replicas:        1,
-			DuplicateWindow: 24 * time.Hour,
-			MaxAge:          720 * time.Hour,
+			Embedded:         true,
+			DataDir:          "./data/nats",
+			SyncAlways:       true,
+			Replicas:         1,
+			DuplicateWindow:  24 * time.Hour,
+			PayloadRetention: 168 * time.Hour,
+			EventRetention:   720 * time.Hour,
+			JanitorInterval:  10 * time.Minute,
 		},
 		Log: Log{Level: "info"},
 		XTA: defaultXTA(),
@@ -219,6 +255,8 @@ func (t *Target) setDefaults() {
 	t.Concurrency = 4
 	t.MaxAttempts = 10
 	t.AckWait = 60 * time.Second
+	t.Retry = Retry{Initial: time.Second, Max: 5 * time.Minute}
+	t.MaxAge = 168 * time.Hour
 }
 
 // Load reads the file at path, applies the DREHSCHEIBE_* environment
@@ -239,7 +277,7 @@ func Parse(data []byte, env func(string) (string, bool)) (*Config, error) {
 }
 
 // HashAPIKey returns the hex SHA-256 of an API key, as senders[].api_key_sha256
-// holds it.
+// and admins[].api_key_sha256 hold it.
 func HashAPIKey(key string) string {
 	sum := sha256.Sum256([]byte(key))
 	return hex.EncodeToString(sum[:])

@@ -47,11 +47,13 @@ targets:
 	}
 	if c.Server.Listen != "127.0.0.1:8080" || c.Server.MaxBodyBytes != 16<<20 || c.Server.MaxAttachments != 32 ||
 		!c.NATS.Embedded || !c.NATS.SyncAlways || c.NATS.DataDir != "./data/nats" || c.NATS.Listen != "" ||
-		c.NATS.DuplicateWindow != 24*time.Hour || c.NATS.MaxAge != 720*time.Hour {
+		c.NATS.DuplicateWindow != 24*time.Hour || c.NATS.PayloadRetention != 168*time.Hour ||
+		c.NATS.EventRetention != 720*time.Hour || c.NATS.JanitorInterval != 10*time.Minute {
 		t.Errorf("unexpected defaults: %+v %+v", c.Server, c.NATS)
 	}
 	tg := c.Targets[0]
-	if tg.Concurrency != 4 || tg.MaxAttempts != 10 || tg.AckWait != 60*time.Second || tg.Test {
+	if tg.Concurrency != 4 || tg.MaxAttempts != 10 || tg.AckWait != 60*time.Second || tg.Test ||
+		tg.Retry != (Retry{Initial: time.Second, Max: 5 * time.Minute}) || tg.MaxAge != 168*time.Hour {
 		t.Errorf("target defaults: %+v", tg)
 	}
 }
@@ -153,14 +155,14 @@ func TestEnvVars(t *testing.T) {
 		}
 	}
 	for name := range got {
-		for _, list := range []string{"SENDERS", "TARGETS", "ROUTES", "XTA_PARTIES"} {
+		for _, list := range []string{"SENDERS", "ADMINS", "TARGETS", "ROUTES", "XTA_PARTIES"} {
 			if strings.HasPrefix(name, EnvPrefix+list) {
 				t.Errorf("EnvVars lists %s, but list entries are not overridable", name)
 			}
 		}
 	}
-	if len(got) != 28 {
-		t.Errorf("EnvVars has %d variables, want 28 (9 server, 8 nats, 1 schemas, 1 log, 9 xta); update the count when adding keys", len(got))
+	if len(got) != 30 {
+		t.Errorf("EnvVars has %d variables, want 30 (9 server, 10 nats, 1 schemas, 1 log, 9 xta); update the count when adding keys", len(got))
 	}
 }
 
@@ -170,7 +172,8 @@ func TestUnknownKeysFailWithLine(t *testing.T) {
 		name, yaml, want string
 	}{
 		{"top level", "schemas: {dirs: [" + dir + "]}\nroute: []\n", `line 2: route: unknown key (did you mean "routes"?)`},
-		{"top level far off", "schemas: {dirs: [" + dir + "]}\nrouting: []\n", `line 2: routing: unknown key; the top level takes: log, nats, routes, schemas, senders, server, targets`},
+		{"top level far off", "schemas: {dirs: [" + dir + "]}\nrouting: []\n", `line 2: routing: unknown key; the top level takes: admins, log, nats, routes, schemas, senders, server, targets`},
+		{"removed key", "schemas: {dirs: [" + dir + "]}\nnats:\n  max_age: 720h\n", `line 3: nats.max_age: no longer a key: streams no longer drop messages by age, delivered or not; use nats.payload_retention`},
 		{"nested", "schemas: {dirs: [" + dir + "]}\nserver:\n  lisen: :80\n", `line 3: server.lisen: unknown key (did you mean "listen"?)`},
 		{"far off", "schemas: {dirs: [" + dir + "]}\nnats:\n  cluster: x\n", `line 3: nats.cluster: unknown key; nats takes: data_dir, duplicate_window, embedded`},
 		{"in a list entry", "schemas: {dirs: [" + dir + "]}\ntargets:\n  - name: a\n    type: filedrop\n  - name: b\n    type: filedrop\n    retries: 3\n", `line 7: targets[1].retries: unknown key`},
@@ -192,7 +195,7 @@ func TestTypeErrorsNameKey(t *testing.T) {
 		name, yaml, want string
 	}{
 		{"duration without unit", "server:\n  read_timeout: 30\n", `line 2: server.read_timeout: "30" has no unit`},
-		{"bad duration", "nats:\n  max_age: forever\n", `line 2: nats.max_age: "forever" is not a duration`},
+		{"bad duration", "nats:\n  payload_retention: forever\n", `line 2: nats.payload_retention: "forever" is not a duration`},
 		{"bad int", "targets:\n  - name: a\n    type: filedrop\n    concurrency: many\n", `line 4: targets[0].concurrency: want an integer, got "many"`},
 		{"bad bool", "nats:\n  embedded: yes\n", `line 2: nats.embedded: want true or false, got "yes"`},
 		{"bad size", "server:\n  max_body_bytes: 16 megs\n", `line 2: server.max_body_bytes: "16 megs" has an unknown unit "megs"`},
@@ -239,7 +242,10 @@ func TestValidationErrorsNameKeys(t *testing.T) {
 		{"nats data dir", base + "nats: {data_dir: ''}\n", `nats.data_dir: required for the embedded server`},
 		{"replicas embedded", base + "nats: {replicas: 3}\n", `line 2: nats.replicas: must be 1 for the embedded server`},
 		{"replicas range", base + "nats: {embedded: false, url: 'nats://x', replicas: 7}\n", `nats.replicas: must be between 1 and 5, got 7`},
-		{"dup window", base + "nats: {duplicate_window: 48h, max_age: 24h}\n", `nats.duplicate_window: 48h0m0s is longer than nats.max_age 24h0m0s`},
+		{"dup window", base + "nats: {duplicate_window: 48h, payload_retention: 24h}\n", `nats.duplicate_window: 48h0m0s is longer than nats.payload_retention 24h0m0s`},
+		{"payload retention", base + "nats: {payload_retention: 0s}\n", `line 2: nats.payload_retention: must be positive`},
+		{"event retention", base + "nats: {event_retention: 100h}\n", `nats.event_retention: 100h0m0s must be longer than nats.payload_retention 168h0m0s`},
+		{"janitor interval", base + "nats: {janitor_interval: 0s}\n", `nats.janitor_interval: must be positive`},
 		{"schemas required", "log: {level: info}\n", `schemas.dirs: required`},
 		{"schemas missing", "schemas: {dirs: [" + dir + ", ./no/such/dir]}\n", `line 1: schemas.dirs[1]: "./no/such/dir": no such directory (relative to the working directory`},
 		{"schemas file", "schemas:\n  dirs:\n    - " + file + "\n", `line 3: schemas.dirs[0]: "` + file + `" is not a directory`},
@@ -256,6 +262,16 @@ func TestValidationErrorsNameKeys(t *testing.T) {
 		{"target concurrency", base + "targets:\n  - {name: a, type: filedrop, concurrency: 0}\n", `targets[0].concurrency: must be between 1 and 1024, got 0`},
 		{"target attempts", base + "targets:\n  - {name: a, type: filedrop, max_attempts: 0}\n", `targets[0].max_attempts: must be at least 1, got 0`},
 		{"target ack wait", base + "targets:\n  - {name: a, type: filedrop, ack_wait: -1s}\n", `targets[0].ack_wait: must be positive`},
+		{"target retry initial", base + "targets:\n  - {name: a, type: filedrop, retry: {initial: 0s}}\n", `line 3: targets[0].retry.initial: must be positive`},
+		{"target retry max", base + "targets:\n  - {name: a, type: filedrop, retry: {initial: 10s, max: 1s}}\n", `targets[0].retry.max: 1s is shorter than retry.initial 10s`},
+		{"target max age", base + "targets:\n  - {name: a, type: filedrop, max_age: 0s}\n", `targets[0].max_age: must be positive`},
+		{"target max age short", base + "targets:\n  - {name: a, type: filedrop, max_age: 1h}\n", `targets[0].max_age: 1h0m0s is shorter than nats.duplicate_window 24h0m0s`},
+		{"target max age long", base + "targets:\n  - {name: a, type: filedrop, max_age: 720h}\n", `targets[0].max_age: 720h0m0s must be shorter than nats.event_retention 720h0m0s`},
+		{"admin name", base + "admins:\n  - {name: Ops, api_key_sha256: " + hash + "}\n", `line 3: admins[0].name: "Ops" must be lower-case`},
+		{"admin key plain", base + "admins:\n  - {name: ops, api_key_sha256: secret-key}\n", `admins[0].api_key_sha256: must be 64 hex digits`},
+		{"admin key missing", base + "admins:\n  - {name: ops}\n", `admins[0].api_key_sha256: required: the hex SHA-256 of the admin's API key`},
+		{"admin key is a sender's", base + "senders:\n  - {name: p, api_key_sha256: " + hash + "}\nadmins:\n  - {name: ops, api_key_sha256: " + hash + "}\n", `line 5: admins[0].api_key_sha256: same API key as senders[0]; every sender and every admin needs its own key`},
+		{"admin dup", base + "admins:\n  - {name: ops, api_key_sha256: " + hash + "}\n  - {name: ops, api_key_sha256: " + HashAPIKey("j") + "}\n", `admins[1].name: "ops" is already used by admins[0]`},
 		{"target options", base + "targets:\n  - {name: a, type: filedrop, options: [x]}\n", `targets[0].options: want a mapping`},
 		{"route target", base + targets + "routes:\n  - {name: r, target: x}\n", `line 6: routes[0].target: unknown target "x" (configured targets: fv, test)`},
 		{"route test target", base + targets + "routes:\n  - {name: r, target: fv, test_target: fv}\n", `routes[0].test_target: target "fv" is not a test target`},

@@ -49,9 +49,12 @@ func parse(data []byte, env func(string) (string, bool), file string) (*Config, 
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
+	// Compared as strings by the authentication, so one spelling.
 	for i := range c.Senders {
-		// Compared as strings by the authentication, so one spelling.
 		c.Senders[i].APIKeySHA256 = strings.ToLower(c.Senders[i].APIKeySHA256)
+	}
+	for i := range c.Admins {
+		c.Admins[i].APIKeySHA256 = strings.ToLower(c.Admins[i].APIKeySHA256)
 	}
 	for i := range c.Targets {
 		t := &c.Targets[i]
@@ -245,6 +248,10 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) []err
 		seen[k.Value] = k.Line
 		f, ok := fields[k.Value]
 		if !ok {
+			if hint, gone := removedKeys[p]; gone {
+				errs = append(errs, d.errorf(k, p, "no longer a key: %s", hint))
+				continue
+			}
 			errs = append(errs, d.errorf(k, p, "unknown key%s", suggest(k.Value, fields, path)))
 			continue
 		}
@@ -252,6 +259,14 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) []err
 		errs = append(errs, d.decode(val, v.FieldByIndex(f), p)...)
 	}
 	return errs
+}
+
+// removedKeys explains keys that earlier versions took, so that an old file
+// fails with what to write instead.
+var removedKeys = map[string]string{
+	"nats.max_age": "streams no longer drop messages by age, delivered or not; " +
+		"use nats.payload_retention (content of finished submissions), nats.event_retention (event logs) " +
+		"and targets[].max_age (when an undelivered submission becomes a dead letter)",
 }
 
 // mergeSources returns the mappings a merge key's value stands for.

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -137,7 +138,7 @@ func (c *Config) Validate() error {
 	if !slices.Contains(logLevels, c.Log.Level) {
 		p.add("log.level", "%q is not a level; use one of %s", c.Log.Level, strings.Join(logLevels, ", "))
 	}
-	c.validateSenders(p)
+	c.validateKeys(p)
 	c.validateTargets(p)
 	validateRoutes(p, c.Routes, c.Targets)
 	c.validateXTA(p)
@@ -216,10 +217,21 @@ func (c *Config) validateNATS(p *problems) {
 	if n.DuplicateWindow <= 0 {
 		p.add("nats.duplicate_window", "must be positive, e.g. \"24h\"")
 	}
-	if n.MaxAge <= 0 {
-		p.add("nats.max_age", "must be positive, e.g. \"720h\"")
-	} else if n.DuplicateWindow > n.MaxAge {
-		p.add("nats.duplicate_window", "%s is longer than nats.max_age %s; JetStream cannot detect duplicates of messages it no longer keeps", n.DuplicateWindow, n.MaxAge)
+	if n.JanitorInterval <= 0 {
+		p.add("nats.janitor_interval", "must be positive, e.g. \"10m\"")
+	}
+	switch {
+	case n.PayloadRetention <= 0:
+		p.add("nats.payload_retention", "must be positive, e.g. \"168h\"")
+	case n.DuplicateWindow > n.PayloadRetention:
+		// A retry with the same Idempotency-Key must find the first submission.
+		p.add("nats.duplicate_window", "%s is longer than nats.payload_retention %s; a retried submission could no longer find the one it repeats", n.DuplicateWindow, n.PayloadRetention)
+	}
+	switch {
+	case n.EventRetention <= 0:
+		p.add("nats.event_retention", "must be positive, e.g. \"720h\"")
+	case n.PayloadRetention > 0 && n.EventRetention <= n.PayloadRetention:
+		p.add("nats.event_retention", "%s must be longer than nats.payload_retention %s: events outlive the content they describe", n.EventRetention, n.PayloadRetention)
 	}
 }
 
@@ -254,25 +266,40 @@ func (c *Config) validateSchemas(p *problems) {
 	}
 }
 
-func (c *Config) validateSenders(p *problems) {
+// validateKeys checks senders and admins: names unique within each list,
+// and every API key hash well-formed and used by one principal only, so
+// that a key identifies exactly one sender or one admin.
+func (c *Config) validateKeys(p *problems) {
+	hashes := map[string]string{}
 	names := map[string]int{}
-	hashes := map[string]int{}
 	for i, s := range c.Senders {
 		key := fmt.Sprintf("senders[%d]", i)
 		checkName(p, key+".name", s.Name, names, "senders", i)
-		h := strings.ToLower(s.APIKeySHA256)
-		switch _, err := hex.DecodeString(h); {
-		case s.APIKeySHA256 == "":
-			p.add(key+".api_key_sha256", "required: the hex SHA-256 of the sender's API key (printf %%s \"$KEY\" | sha256sum)")
-		case len(h) != 64 || err != nil:
-			// The value is not echoed: it may be a plain API key pasted by mistake.
-			p.add(key+".api_key_sha256", "must be 64 hex digits, the SHA-256 of the API key (printf %%s \"$KEY\" | sha256sum), not the key itself; got %d characters", len(s.APIKeySHA256))
-		default:
-			if j, dup := hashes[h]; dup {
-				p.add(key+".api_key_sha256", "same API key as senders[%d]; every sender needs its own key", j)
-			} else {
-				hashes[h] = i
-			}
+		checkKeyHash(p, key, "sender", s.APIKeySHA256, hashes)
+	}
+	names = map[string]int{}
+	for i, a := range c.Admins {
+		key := fmt.Sprintf("admins[%d]", i)
+		checkName(p, key+".name", a.Name, names, "admins", i)
+		checkKeyHash(p, key, "admin", a.APIKeySHA256, hashes)
+	}
+}
+
+// checkKeyHash checks the api_key_sha256 of the entry at key; seen maps the
+// hashes met so far to the entry that holds them.
+func checkKeyHash(p *problems, key, who, hash string, seen map[string]string) {
+	h := strings.ToLower(hash)
+	switch _, err := hex.DecodeString(h); {
+	case hash == "":
+		p.add(key+".api_key_sha256", "required: the hex SHA-256 of the %s's API key (printf %%s \"$KEY\" | sha256sum)", who)
+	case len(h) != 64 || err != nil:
+		// The value is not echoed: it may be a plain API key pasted by mistake.
+		p.add(key+".api_key_sha256", "must be 64 hex digits, the SHA-256 of the API key (printf %%s \"$KEY\" | sha256sum), not the key itself; got %d characters", len(hash))
+	default:
+		if other, dup := seen[h]; dup {
+			p.add(key+".api_key_sha256", "same API key as %s; every sender and every admin needs its own key", other)
+		} else {
+			seen[h] = key
 		}
 	}
 }
@@ -297,9 +324,32 @@ func (c *Config) validateTargets(p *problems) {
 		if t.AckWait <= 0 {
 			p.add(key+".ack_wait", "must be positive, e.g. \"60s\"")
 		}
+		switch {
+		case t.Retry.Initial <= 0:
+			p.add(key+".retry.initial", "must be positive, e.g. \"1s\"")
+		case t.Retry.Max < t.Retry.Initial:
+			p.add(key+".retry.max", "%s is shorter than retry.initial %s", t.Retry.Max, t.Retry.Initial)
+		}
+		c.validateMaxAge(p, key, t.MaxAge)
 		if t.Options.Kind != 0 && t.Options.Kind != yaml.MappingNode && t.Options.ShortTag() != "!!null" {
 			p.add(key+".options", "want a mapping of the adapter's options")
 		}
+	}
+}
+
+// validateMaxAge checks a target's max_age against the retention keys it
+// depends on.
+func (c *Config) validateMaxAge(p *problems, key string, maxAge time.Duration) {
+	n := c.NATS
+	switch {
+	case maxAge <= 0:
+		p.add(key+".max_age", "must be positive, e.g. \"168h\"")
+	case maxAge < n.DuplicateWindow && n.DuplicateWindow <= n.PayloadRetention:
+		// A submission dead-lettered for its age leaves the submissions
+		// stream; a retry with its Idempotency-Key must still find it.
+		p.add(key+".max_age", "%s is shorter than nats.duplicate_window %s; a retried submission could no longer find the one it repeats", maxAge, n.DuplicateWindow)
+	case maxAge >= n.EventRetention && n.EventRetention > 0:
+		p.add(key+".max_age", "%s must be shorter than nats.event_retention %s, or the events of a waiting submission expire before it is dead-lettered", maxAge, n.EventRetention)
 	}
 }
 

@@ -1,6 +1,9 @@
 // Package dispatch drives delivery adapters from JetStream: one durable pull
 // consumer per target, a few workers per consumer, ack only after the adapter
-// took the message.
+// took the message. A delivery that fails for good — refused permanently,
+// attempts used up, or older than the target's max age — becomes a dead
+// letter; for external targets, whose failures the gateway does not see, the
+// advisories JetStream publishes about them do the same (advisories.go).
 package dispatch
 
 import (
@@ -27,12 +30,25 @@ type Target struct {
 	Concurrency int
 	MaxAttempts int
 	AckWait     time.Duration
+	// RetryInitial and RetryMax shape the backoff between attempts (see Backoff).
+	RetryInitial, RetryMax time.Duration
+	// MaxAge is how long a submission may wait for delivery, counted from
+	// when its submission message was published (queued or replayed).
+	MaxAge time.Duration
 }
 
 // Observer receives delivery outcomes for metrics.
 type Observer interface {
 	DeliveryAttempt(target, adapter, result string, d time.Duration)
+	DeadLettered(target, reason string)
 }
+
+// Consumer metadata keys that tell external adapters the target's retry settings.
+const (
+	MetaRetryInitial = "drehscheibe.retry.initial"
+	MetaRetryMax     = "drehscheibe.retry.max"
+	MetaMaxAge       = "drehscheibe.max_age"
+)
 
 // Dispatcher runs the consumers.
 type Dispatcher struct {
@@ -47,6 +63,7 @@ type Dispatcher struct {
 	wg      sync.WaitGroup
 	cancel  context.CancelFunc
 	ccs     []jetstream.ConsumeContext
+	advice  jetstream.ConsumeContext
 }
 
 // ConsumerName is the durable consumer of target.
@@ -67,6 +84,11 @@ func EnsureConsumer(ctx context.Context, js jetstream.JetStream, t Target) (jets
 		MaxDeliver:    t.MaxAttempts,
 		MaxAckPending: maxAck,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
+		Metadata: map[string]string{
+			MetaRetryInitial: t.RetryInitial.String(),
+			MetaRetryMax:     t.RetryMax.String(),
+			MetaMaxAge:       t.MaxAge.String(),
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("consumer for target %s: %w", t.Name, err)
@@ -79,16 +101,42 @@ func New(st *store.Store, log *zap.Logger, obs Observer, targets []Target) *Disp
 	return &Dispatcher{st: st, log: log, obs: obs, targets: targets}
 }
 
-// Start creates every target's consumer and starts workers for in-process adapters.
+// withDefaults fills the settings a caller left zero.
+func (t Target) withDefaults() Target {
+	if t.Concurrency < 1 {
+		t.Concurrency = 1
+	}
+	if t.AckWait <= 0 {
+		t.AckWait = time.Minute
+	}
+	if t.RetryInitial <= 0 {
+		t.RetryInitial = time.Second
+	}
+	if t.RetryMax < t.RetryInitial {
+		t.RetryMax = max(5*time.Minute, t.RetryInitial)
+	}
+	if t.MaxAge <= 0 {
+		t.MaxAge = DefaultMaxAge
+	}
+	return t
+}
+
+// DefaultMaxAge is the max age of a target that does not set one, and of
+// submissions for a target that is no longer configured.
+const DefaultMaxAge = 168 * time.Hour
+
+// Start creates every target's consumer, starts workers for in-process
+// adapters and turns advisories about exhausted or terminated messages into
+// dead letters.
 func (d *Dispatcher) Start(ctx context.Context) error {
 	ctx, d.cancel = context.WithCancel(context.Background())
+	for i := range d.targets {
+		d.targets[i] = d.targets[i].withDefaults()
+	}
+	if err := d.watchAdvisories(ctx); err != nil {
+		return err
+	}
 	for _, t := range d.targets {
-		if t.Concurrency < 1 {
-			t.Concurrency = 1
-		}
-		if t.AckWait <= 0 {
-			t.AckWait = time.Minute
-		}
 		c, err := EnsureConsumer(ctx, d.st.JetStream(), t)
 		if err != nil {
 			return err
@@ -137,6 +185,9 @@ func (d *Dispatcher) Stop(ctx context.Context) {
 	for _, cc := range d.ccs {
 		cc.Stop()
 	}
+	if d.advice != nil {
+		d.advice.Stop()
+	}
 	done := make(chan struct{})
 	go func() { d.wg.Wait(); close(done) }()
 	select {
@@ -164,10 +215,16 @@ func (d *Dispatcher) handle(ctx context.Context, t Target, m jetstream.Msg) {
 	rec, err := store.DecodeRecord(m.Headers())
 	if err != nil {
 		d.log.Error("undecodable submission message; terminating it", zap.String("target", t.Name), zap.Error(err))
-		_ = m.Term()
+		_ = m.TermWithReason("undecodable submission message")
 		return
 	}
 	log := d.log.With(zap.String("submission_id", rec.ID), zap.String("target", t.Name), zap.Int("attempt", attempt))
+	sm := &store.SubmissionMsg{Header: m.Headers(), Data: m.Data(), Seq: meta.Sequence.Stream, Time: meta.Timestamp}
+	if time.Since(meta.Timestamp) > t.MaxAge {
+		d.deadLetter(t, m, sm, &store.DeadLetter{Reason: store.ReasonMaxAge, Attempts: attempt - 1,
+			Error: "not delivered within max_age " + t.MaxAge.String()}, log)
+		return
+	}
 
 	// Keep the message ours while a slow delivery runs.
 	dctx, cancel := context.WithTimeout(ctx, t.AckWait*10)
@@ -192,21 +249,43 @@ func (d *Dispatcher) handle(ctx context.Context, t Target, m jetstream.Msg) {
 		log.Info("delivered", zap.Duration("took", elapsed))
 	case delivery.IsPermanent(err):
 		d.observe(t, "permanent", elapsed)
-		d.event(rec.ID, store.Event{Type: store.EventFailed, Target: t.Name, Adapter: t.Type, Attempt: attempt, Error: err.Error(), Detail: "permanent failure"}, log)
-		_ = m.Term()
-		log.Warn("delivery failed permanently", zap.Error(err))
-	case t.MaxAttempts > 0 && attempt >= t.MaxAttempts:
+		d.deadLetter(t, m, sm, &store.DeadLetter{Reason: store.ReasonPermanent, Attempts: attempt, Error: err.Error()}, log)
+	case attempt >= t.MaxAttempts:
 		d.observe(t, "transient", elapsed)
-		d.event(rec.ID, store.Event{Type: store.EventFailed, Target: t.Name, Adapter: t.Type, Attempt: attempt, Error: err.Error(), Detail: "attempts exhausted"}, log)
-		_ = m.Term()
-		log.Warn("delivery attempts exhausted", zap.Error(err))
+		d.deadLetter(t, m, sm, &store.DeadLetter{Reason: store.ReasonExhausted, Attempts: attempt, Error: err.Error()}, log)
+	case time.Since(meta.Timestamp) > t.MaxAge:
+		d.observe(t, "transient", elapsed)
+		d.deadLetter(t, m, sm, &store.DeadLetter{Reason: store.ReasonMaxAge, Attempts: attempt, Error: err.Error()}, log)
 	default:
 		d.observe(t, "transient", elapsed)
-		delay := Backoff(attempt)
+		delay := Backoff(attempt, t.RetryInitial, t.RetryMax)
 		d.event(rec.ID, store.Event{Type: store.EventAttemptFailed, Target: t.Name, Adapter: t.Type, Attempt: attempt, Error: err.Error(), Detail: "retry in " + delay.Round(time.Millisecond).String()}, log)
 		_ = m.NakWithDelay(delay)
 		log.Info("delivery attempt failed; will retry", zap.Error(err), zap.Duration("retry_in", delay))
 	}
+}
+
+// deadLetter sets the delivery m aside as a dead letter (which records the
+// dead_lettered event) and terminates m. If the dead letter cannot be stored,
+// m is handed back to JetStream to come again; should that have been its last
+// delivery, the MAX_DELIVERIES advisory makes the dead letter later.
+func (d *Dispatcher) deadLetter(t Target, m jetstream.Msg, sm *store.SubmissionMsg, dl *store.DeadLetter, log *zap.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	dl.Adapter = t.Type
+	created, err := d.st.PutDeadLetter(ctx, sm, dl)
+	if err != nil {
+		log.Error("could not store the dead letter; the delivery comes again", zap.String("reason", dl.Reason), zap.Error(err))
+		_ = m.NakWithDelay(t.RetryInitial)
+		return
+	}
+	if created {
+		d.deadLettered(t.Name, dl.Reason)
+	}
+	if err := m.TermWithReason(dl.Reason); err != nil {
+		log.Warn("terminating the dead-lettered message failed", zap.Error(err))
+	}
+	log.Warn("delivery dead-lettered", zap.String("reason", dl.Reason), zap.Int("attempts", dl.Attempts), zap.String("error", dl.Error))
 }
 
 func (d *Dispatcher) deliver(ctx context.Context, t Target, m jetstream.Msg, rec store.Record, attempt int) error {
@@ -244,6 +323,12 @@ func (d *Dispatcher) observe(t Target, result string, el time.Duration) {
 	}
 }
 
+func (d *Dispatcher) deadLettered(target, reason string) {
+	if d.obs != nil {
+		d.obs.DeadLettered(target, reason)
+	}
+}
+
 // keepAlive tells JetStream the delivery is still in progress until ctx ends.
 func keepAlive(ctx context.Context, m jetstream.Msg, ackWait time.Duration) {
 	tick := time.NewTicker(ackWait / 3)
@@ -258,12 +343,15 @@ func keepAlive(ctx context.Context, m jetstream.Msg, ackWait time.Duration) {
 	}
 }
 
-// Backoff is the delay before attempt+1: exponential from 1s, capped at 5 minutes, with ±20% jitter.
-func Backoff(attempt int) time.Duration {
-	d := time.Second << min(attempt-1, 9)
-	if d > 5*time.Minute {
-		d = 5 * time.Minute
+// Backoff is the delay before attempt+1: initial × 2^(attempt−1), capped at
+// maxDelay, then varied by ±20 % so that messages that failed together do
+// not return together (so a delay is at most 1.2 × maxDelay).
+func Backoff(attempt int, initial, maxDelay time.Duration) time.Duration {
+	d := initial
+	for i := 1; i < attempt && d < maxDelay; i++ {
+		d *= 2
 	}
+	d = min(d, maxDelay)
 	j := 0.8 + 0.4*rand.Float64()
 	return time.Duration(float64(d) * j)
 }

@@ -19,6 +19,9 @@ type Metrics struct {
 	DeliveryAttempts  *prometheus.CounterVec
 	DeliverySeconds   *prometheus.HistogramVec
 	QueueDepth        *prometheus.GaugeVec
+	DeadLettersTotal  *prometheus.CounterVec
+	DeadLetters       prometheus.Gauge
+	PayloadsPurged    prometheus.Counter
 	HTTPRequests      *prometheus.CounterVec
 	HTTPSeconds       *prometheus.HistogramVec
 }
@@ -49,6 +52,18 @@ func New() *Metrics {
 			Name: "drehscheibe_queue_depth",
 			Help: "Submissions waiting for or in delivery, per target (pending + unacknowledged).",
 		}, []string{"target"}),
+		DeadLettersTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "drehscheibe_dead_letters_total",
+			Help: "Deliveries this replica set aside as dead letters, by target and reason (permanent, exhausted, max_age, terminated).",
+		}, []string{"target", "reason"}),
+		DeadLetters: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "drehscheibe_dead_letters",
+			Help: "Dead letters waiting for an operator to replay or discard them (all targets, all replicas).",
+		}),
+		PayloadsPurged: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "drehscheibe_payloads_purged_total",
+			Help: "Finished submissions whose content this replica's janitor deleted after the payload retention.",
+		}),
 		HTTPRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "drehscheibe_http_requests_total",
 			Help: "HTTP requests by route and status code.",
@@ -60,7 +75,7 @@ func New() *Metrics {
 		}, []string{"route"}),
 	}
 	m.Registry.MustRegister(m.Submissions, m.ValidationSeconds, m.DeliveryAttempts, m.DeliverySeconds,
-		m.QueueDepth, m.HTTPRequests, m.HTTPSeconds,
+		m.QueueDepth, m.DeadLettersTotal, m.DeadLetters, m.PayloadsPurged, m.HTTPRequests, m.HTTPSeconds,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -75,6 +90,14 @@ func (m *Metrics) DeliveryAttempt(target, adapter, result string, d time.Duratio
 	m.DeliveryAttempts.WithLabelValues(target, adapter, result).Inc()
 	m.DeliverySeconds.WithLabelValues(target).Observe(d.Seconds())
 }
+
+// DeadLettered implements dispatch.Observer and retention.Observer.
+func (m *Metrics) DeadLettered(target, reason string) {
+	m.DeadLettersTotal.WithLabelValues(target, reason).Inc()
+}
+
+// Purged implements retention.Observer.
+func (m *Metrics) Purged() { m.PayloadsPurged.Inc() }
 
 // PollQueueDepth updates drehscheibe_queue_depth every interval until ctx ends.
 // depth returns pending+unacknowledged per target.

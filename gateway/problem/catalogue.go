@@ -26,10 +26,14 @@ var (
 		"Send the message as `application/xml` (or `text/xml`), or as `multipart/form-data` with a `message` part."}
 	Unauthorized = Type{"unauthorized", http.StatusUnauthorized, "Missing or invalid credentials",
 		"Send the API key as `Authorization: Bearer <key>` (or `X-API-Key`)."}
+	WrongKey = Type{"forbidden", http.StatusForbidden, "Not allowed with this key",
+		"The API key is valid but of the wrong kind for the endpoint: the admin endpoints under `/v1/admin/` take an admin key, the submission endpoints a sender's key. Use the other key; the operator configures admin keys under `admins`."}
 	NotFound = Type{"not-found", http.StatusNotFound, "Not found",
-		"No submission with this id exists for your sender. (The gateway does not reveal whether another sender's submission exists.)"}
+		"No submission with this id exists for your sender, or (on the admin endpoints) no dead letter for this submission id. (The gateway does not reveal whether another sender's submission exists.)"}
 	IdempotencyConflict = Type{"idempotency-key-reused", http.StatusConflict, "Idempotency-Key reused with a different request",
 		"The Idempotency-Key was used before with a different body. Use a new key for a new submission."}
+	ReplayRefused = Type{"replay-refused", http.StatusConflict, "Dead letter cannot be replayed",
+		"The dead letter exists but cannot be delivered again: its target is no longer configured (`target`), or its stored message content is gone. `detail` says which. Configure the target again, or discard the dead letter."}
 	MethodNotAllowed = Type{"method-not-allowed", http.StatusMethodNotAllowed, "Method not allowed",
 		"The endpoint does not support this HTTP method."}
 	Unavailable = Type{"unavailable", http.StatusServiceUnavailable, "Temporarily unavailable",
@@ -41,6 +45,6 @@ var (
 // Catalogue lists every type, in documentation order.
 var Catalogue = []Type{
 	Malformed, Forbidden, SchemaViolation, UnknownMessage, MetadataConflict, NoRoute, TestRefused,
-	BadRequest, TooLarge, UnsupportedMediaType, Unauthorized, NotFound, IdempotencyConflict,
-	MethodNotAllowed, Unavailable, Internal,
+	BadRequest, TooLarge, UnsupportedMediaType, Unauthorized, WrongKey, NotFound, IdempotencyConflict,
+	ReplayRefused, MethodNotAllowed, Unavailable, Internal,
 }

@@ -20,11 +20,13 @@ const (
 	EventQueued         = "queued"
 	EventAttemptFailed  = "delivery_failed" // one attempt failed; the gateway retries
 	EventDelivered      = "delivered"
-	EventFailed         = "failed" // permanent failure or attempts exhausted
+	EventFailed         = "failed" // a vendor adapter gave up; the dead letter follows
 	EventFetched        = "fetched"
 	EventClosed         = "closed"
-	EventDeadLettered   = "dead_lettered"
-	EventReplayed       = "replayed"
+	EventDeadLettered   = "dead_lettered" // set aside as a dead letter for the operator
+	EventReplayed       = "replayed"      // an operator queued the dead letter again
+	EventDiscarded      = "discarded"     // an operator gave the dead letter up
+	EventPayloadDeleted = "payload_deleted"
 	EventStatusReported = "status"    // free-form progress from a vendor adapter
 	EventCancelled      = "cancelled" // the author withdrew the message before delivery (XTA cancelMessage)
 )
@@ -42,6 +44,13 @@ type Event struct {
 
 // Append adds an event to the log of submission id and waits until JetStream stored it.
 func (s *Store) Append(ctx context.Context, id string, e Event) error {
+	return s.AppendOnce(ctx, id, "", e)
+}
+
+// AppendOnce is Append for an event that several replicas or a repeated
+// operation may record: JetStream keeps one event per msgID within its
+// duplicate window. An empty msgID appends unconditionally.
+func (s *Store) AppendOnce(ctx context.Context, id, msgID string, e Event) error {
 	if e.At.IsZero() {
 		e.At = time.Now().UTC()
 	}
@@ -49,7 +58,11 @@ func (s *Store) Append(ctx context.Context, id string, e Event) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.js.Publish(ctx, EventsPrefix+id, b); err != nil {
+	var opts []jetstream.PublishOpt
+	if msgID != "" {
+		opts = append(opts, jetstream.WithMsgID(msgID))
+	}
+	if _, err := s.js.Publish(ctx, EventsPrefix+id, b, opts...); err != nil {
 		return fmt.Errorf("%w: append event: %v", ErrUnavailable, err)
 	}
 	return nil
@@ -101,19 +114,59 @@ func (s *Store) Cancelled(ctx context.Context, id string) (bool, error) {
 	return false, nil
 }
 
+// StatusRetrying is the status of a submission whose last attempt failed.
+const StatusRetrying = "retrying"
+
 // Status condenses an event log into one word: queued, retrying, delivered,
-// fetched, closed, failed or cancelled.
+// fetched, closed, failed, dead_lettered, discarded or cancelled.
 func Status(events []Event) string {
-	st := EventQueued
+	st, _ := StatusAt(events)
+	return st
+}
+
+// StatusAt is Status with the time of the event that decided it.
+func StatusAt(events []Event) (string, time.Time) {
+	st, at := EventQueued, time.Time{}
 	for _, e := range events {
 		switch e.Type {
+		case EventQueued:
+			at = e.At
 		case EventAttemptFailed:
-			st = "retrying"
-		case EventDelivered, EventFetched, EventClosed, EventFailed, EventDeadLettered, EventCancelled:
-			st = e.Type
+			st, at = StatusRetrying, e.At
+		case EventDelivered, EventFetched, EventClosed, EventFailed, EventDeadLettered, EventDiscarded, EventCancelled:
+			st, at = e.Type, e.At
 		case EventReplayed:
-			st = EventQueued
+			st, at = EventQueued, e.At
 		}
 	}
-	return st
+	return st, at
+}
+
+// Finished reports whether a submission of status st has left the gateway's
+// responsibility, so that its content may age out: delivered, closed,
+// discarded by an operator, or cancelled by its author.
+func Finished(st string) bool {
+	return st == EventDelivered || st == EventClosed || st == EventDiscarded || st == EventCancelled
+}
+
+// State returns the status and the event log of submission e. A submission
+// whose log says it is still waiting but that has a dead letter is
+// dead_lettered: its dead_lettered event may not have been recorded (the
+// events stream was unavailable) or may have aged out of the event retention.
+func (s *Store) State(ctx context.Context, e *Entry) (string, []Event, error) {
+	events, err := s.Events(ctx, e)
+	if err != nil {
+		return "", nil, err
+	}
+	st := Status(events)
+	if st == EventQueued || st == StatusRetrying {
+		dead, err := s.HasDeadLetter(ctx, e.Record.ID)
+		if err != nil {
+			return "", nil, err
+		}
+		if dead {
+			st = EventDeadLettered
+		}
+	}
+	return st, events, nil
 }

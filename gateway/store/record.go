@@ -164,19 +164,34 @@ func decodeRecord(h nats.Header) (Record, error) {
 
 // Entry is a stored submission as the status endpoint reads it.
 type Entry struct {
-	Record   Record
+	Record Record
+	// QueuedAt is when the submission was first queued (a replay keeps it).
 	QueuedAt time.Time
+	// Sequence is the stream sequence of its latest submission message;
+	// 0 when Purged.
 	Sequence uint64
+	// Purged means the content is gone after the payload retention and
+	// Record is the record kept without it.
+	Purged bool
 }
 
-// Get loads the submission id.
+// Get loads the submission id: its latest submission message; else, when it
+// left the submissions stream as a dead letter, the copy in its dead letter;
+// else the record kept after its content was purged.
 func (s *Store) Get(ctx context.Context, id string) (*Entry, error) {
 	if !validToken(id) {
 		return nil, ErrNotFound
 	}
 	m, err := s.subs.GetLastMsgForSubject(ctx, SubmissionsPrefix+id+".*")
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return nil, ErrNotFound
+		dl, err := s.DeadLetter(ctx, id)
+		if errors.Is(err, ErrNotFound) {
+			return s.purgedRecord(ctx, id)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return &Entry{Record: dl.Record, QueuedAt: dl.QueuedAt}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
@@ -185,7 +200,17 @@ func (s *Store) Get(ctx context.Context, id string) (*Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Entry{Record: r, QueuedAt: m.Time, Sequence: m.Sequence}, nil
+	return &Entry{Record: r, QueuedAt: queuedAt(m.Header, m.Time), Sequence: m.Sequence}, nil
+}
+
+// queuedAt is the first queueing time of a submission message published at t.
+func queuedAt(h nats.Header, t time.Time) time.Time {
+	if v := h.Get(HdrQueuedAt); v != "" {
+		if q, err := time.Parse(time.RFC3339Nano, v); err == nil {
+			return q
+		}
+	}
+	return t
 }
 
 // Load loads the submission id and its message bytes.

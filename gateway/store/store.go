@@ -5,7 +5,9 @@
 // together with the document.
 //
 //	stream DREHSCHEIBE_SUBMISSIONS   subjects drehscheibe.submissions.<id>.<target>
-//	stream DREHSCHEIBE_EVENTS        subjects drehscheibe.events.<id>
+//	stream DREHSCHEIBE_EVENTS        subjects drehscheibe.events.<id>, drehscheibe.records.<id>
+//	stream DREHSCHEIBE_DEADLETTERS   subjects drehscheibe.deadletters.<id>.<target>
+//	stream DREHSCHEIBE_ADVISORIES    JetStream's MAX_DELIVERIES and MSG_TERMINATED advisories of the submissions
 //	object store DREHSCHEIBE_PAYLOADS objects <id>/message, <id>/attachments/<n>
 //	durable consumer deliver-<target> on DREHSCHEIBE_SUBMISSIONS per target
 //
@@ -13,6 +15,11 @@
 // body is the XÖV message (or, above InlineLimit, empty with a reference to the
 // object store). Publishing it is the one durable write on the intake path; the
 // intake answers 202 only after JetStream acknowledged it.
+//
+// No stream drops a submission by age: the janitor (package retention)
+// deletes the content of finished submissions after the payload retention
+// and leaves a record without content on drehscheibe.records.<id>; only the
+// events stream has a maximum age, the event retention.
 package store
 
 import (
@@ -34,9 +41,21 @@ const (
 	SubmissionsStream = "DREHSCHEIBE_SUBMISSIONS"
 	EventsStream      = "DREHSCHEIBE_EVENTS"
 	PayloadBucket     = "DREHSCHEIBE_PAYLOADS"
+	DeadLettersStream = "DREHSCHEIBE_DEADLETTERS"
+	AdvisoriesStream  = "DREHSCHEIBE_ADVISORIES"
 	SubmissionsPrefix = "drehscheibe.submissions."
 	EventsPrefix      = "drehscheibe.events."
+	RecordsPrefix     = "drehscheibe.records."
+	DeadLettersPrefix = "drehscheibe.deadletters."
 	ConsumerPrefix    = "deliver-"
+)
+
+// Subjects of the JetStream advisories the advisories stream captures: a
+// message of a delivery consumer that reached MaxDeliver, and one that a
+// consumer terminated (Term).
+const (
+	AdvisoryMaxDeliveries = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + SubmissionsStream + ".*"
+	AdvisoryTerminated    = "$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED." + SubmissionsStream + ".*"
 )
 
 // Headers of a submission message.
@@ -50,6 +69,8 @@ const (
 	HdrTest          = "Drehscheibe-Test"
 	HdrRecord        = "Drehscheibe-Record"         // the whole Record as compact JSON
 	HdrPayloadObject = "Drehscheibe-Payload-Object" // object name when the message is not inline
+	HdrQueuedAt      = "Drehscheibe-Queued-At"      // first queueing of a replayed submission, RFC 3339
+	HdrDeadLetter    = "Drehscheibe-Dead-Letter"    // on a dead letter: why, as compact JSON
 )
 
 // ErrNotFound is returned when a submission does not exist.
@@ -72,7 +93,9 @@ type Options struct {
 	SyncAlways      bool
 	Replicas        int
 	DuplicateWindow time.Duration
-	MaxAge          time.Duration
+	// EventRetention is the maximum age of the events stream (event logs
+	// and the records of purged submissions).
+	EventRetention time.Duration
 }
 
 // Store is the gateway's handle on JetStream.
@@ -82,6 +105,7 @@ type Store struct {
 	js       jetstream.JetStream
 	subs     jetstream.Stream
 	events   jetstream.Stream
+	dead     jetstream.Stream
 	payloads jetstream.ObjectStore
 	opts     Options
 	// InlineLimit is the largest message kept in the submission message itself;
@@ -170,7 +194,6 @@ func (s *Store) ensure(ctx context.Context) error {
 		Retention:   jetstream.LimitsPolicy,
 		Replicas:    s.opts.Replicas,
 		Duplicates:  s.opts.DuplicateWindow,
-		MaxAge:      s.opts.MaxAge,
 		AllowDirect: true,
 	})
 	if err != nil {
@@ -178,23 +201,50 @@ func (s *Store) ensure(ctx context.Context) error {
 	}
 	s.events, err = s.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        EventsStream,
-		Description: "drehscheibe per-submission event logs",
-		Subjects:    []string{EventsPrefix + ">"},
+		Description: "drehscheibe per-submission event logs and records of purged submissions",
+		Subjects:    []string{EventsPrefix + ">", RecordsPrefix + ">"},
 		Storage:     jetstream.FileStorage,
 		Retention:   jetstream.LimitsPolicy,
 		Replicas:    s.opts.Replicas,
-		MaxAge:      s.opts.MaxAge,
+		MaxAge:      s.opts.EventRetention,
 		AllowDirect: true,
 	})
 	if err != nil {
 		return fmt.Errorf("create stream %s: %w", EventsStream, err)
+	}
+	s.dead, err = s.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:              DeadLettersStream,
+		Description:       "drehscheibe dead letters: deliveries that failed for good, kept until replayed or discarded",
+		Subjects:          []string{DeadLettersPrefix + ">"},
+		Storage:           jetstream.FileStorage,
+		Retention:         jetstream.LimitsPolicy,
+		Replicas:          s.opts.Replicas,
+		Duplicates:        s.opts.DuplicateWindow,
+		MaxMsgsPerSubject: 1,
+		AllowDirect:       true,
+	})
+	if err != nil {
+		return fmt.Errorf("create stream %s: %w", DeadLettersStream, err)
+	}
+	// JetStream announces exhausted and terminated messages only as core
+	// NATS advisories; a stream on their subjects keeps them until a gateway
+	// replica has turned each into a dead letter, even across restarts.
+	_, err = s.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        AdvisoriesStream,
+		Description: "drehscheibe: JetStream advisories of exhausted and terminated deliveries, until dead-lettered",
+		Subjects:    []string{AdvisoryMaxDeliveries, AdvisoryTerminated},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.WorkQueuePolicy,
+		Replicas:    s.opts.Replicas,
+	})
+	if err != nil {
+		return fmt.Errorf("create stream %s: %w", AdvisoriesStream, err)
 	}
 	s.payloads, err = s.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
 		Bucket:      PayloadBucket,
 		Description: "drehscheibe large messages and attachments",
 		Storage:     jetstream.FileStorage,
 		Replicas:    s.opts.Replicas,
-		TTL:         s.opts.MaxAge,
 	})
 	if err != nil {
 		return fmt.Errorf("create object store %s: %w", PayloadBucket, err)
@@ -207,7 +257,7 @@ func (s *Store) Ready(ctx context.Context) error {
 	if s.nc == nil || !s.nc.IsConnected() {
 		return errors.New("nats not connected")
 	}
-	for _, name := range []string{SubmissionsStream, EventsStream} {
+	for _, name := range []string{SubmissionsStream, EventsStream, DeadLettersStream} {
 		if _, err := s.js.Stream(ctx, name); err != nil {
 			return fmt.Errorf("stream %s: %w", name, err)
 		}
@@ -221,8 +271,9 @@ func (s *Store) JetStream() jetstream.JetStream { return s.js }
 // Replicas is the number of copies of each stream and bucket.
 func (s *Store) Replicas() int { return s.opts.Replicas }
 
-// MaxAge is how long messages are kept (0: forever).
-func (s *Store) MaxAge() time.Duration { return s.opts.MaxAge }
+// EventRetention is how long event logs are kept (0: forever); state that
+// belongs to a submission's life, such as the XTA message box, lives as long.
+func (s *Store) EventRetention() time.Duration { return s.opts.EventRetention }
 
 // Conn exposes the NATS connection.
 func (s *Store) Conn() *nats.Conn { return s.nc }

@@ -13,7 +13,7 @@ import (
 
 func open(t *testing.T, dir string) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), Options{Embedded: true, DataDir: dir, SyncAlways: true, DuplicateWindow: time.Hour, MaxAge: 24 * time.Hour})
+	s, err := Open(context.Background(), Options{Embedded: true, DataDir: dir, SyncAlways: true, DuplicateWindow: time.Hour, EventRetention: 24 * time.Hour})
 	require.NoError(t, err)
 	return s
 }

@@ -75,7 +75,7 @@ func openState(ctx context.Context, st *store.Store) (*state, error) {
 	js := st.JetStream()
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: StateBucket, Description: "drehscheibe XTA message ids and message boxes",
-		Storage: jetstream.FileStorage, Replicas: st.Replicas(), TTL: st.MaxAge(),
+		Storage: jetstream.FileStorage, Replicas: st.Replicas(), TTL: st.EventRetention(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create bucket %s: %w", StateBucket, err)
