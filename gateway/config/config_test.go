@@ -145,6 +145,10 @@ func TestEnvVars(t *testing.T) {
 		"DREHSCHEIBE_SCHEMAS_DIRS":            "schemas.dirs",
 		"DREHSCHEIBE_LOG_LEVEL":               "log.level",
 		"DREHSCHEIBE_SERVER_SHUTDOWN_TIMEOUT": "server.shutdown_timeout",
+		"DREHSCHEIBE_NATS_CREDS_FILE":         "nats.creds_file",
+		"DREHSCHEIBE_NATS_PASSWORD_ENV":       "nats.password_env",
+		"DREHSCHEIBE_NATS_TLS_CA_FILE":        "nats.tls.ca_file",
+		"DREHSCHEIBE_NATS_TLS_KEY_FILE":       "nats.tls.key_file",
 	} {
 		if got[name] != key {
 			t.Errorf("EnvVars: %s → %q, want %q", name, got[name], key)
@@ -157,8 +161,8 @@ func TestEnvVars(t *testing.T) {
 			}
 		}
 	}
-	if len(got) != 19 {
-		t.Errorf("EnvVars has %d variables, want 19 (9 server, 8 nats, 1 schemas, 1 log); update the count when adding keys", len(got))
+	if len(got) != 25 {
+		t.Errorf("EnvVars has %d variables, want 25 (9 server, 14 nats, 1 schemas, 1 log); update the count when adding keys", len(got))
 	}
 }
 
@@ -170,7 +174,7 @@ func TestUnknownKeysFailWithLine(t *testing.T) {
 		{"top level", "schemas: {dirs: [" + dir + "]}\nroute: []\n", `line 2: route: unknown key (did you mean "routes"?)`},
 		{"top level far off", "schemas: {dirs: [" + dir + "]}\nrouting: []\n", `line 2: routing: unknown key; the top level takes: log, nats, routes, schemas, senders, server, targets`},
 		{"nested", "schemas: {dirs: [" + dir + "]}\nserver:\n  lisen: :80\n", `line 3: server.lisen: unknown key (did you mean "listen"?)`},
-		{"far off", "schemas: {dirs: [" + dir + "]}\nnats:\n  cluster: x\n", `line 3: nats.cluster: unknown key; nats takes: data_dir, duplicate_window, embedded`},
+		{"far off", "schemas: {dirs: [" + dir + "]}\nnats:\n  cluster: x\n", `line 3: nats.cluster: unknown key; nats takes: creds_file, data_dir, duplicate_window, embedded`},
 		{"in a list entry", "schemas: {dirs: [" + dir + "]}\ntargets:\n  - name: a\n    type: filedrop\n  - name: b\n    type: filedrop\n    retries: 3\n", `line 7: targets[1].retries: unknown key`},
 		{"in a route match", "schemas: {dirs: [" + dir + "]}\nroutes:\n  - name: a\n    target: a\n    match:\n      messagetype: x\n", `line 6: routes[0].match.messagetype: unknown key (did you mean "message_type"?)`},
 		{"duplicate key", "schemas: {dirs: [" + dir + "]}\nlog:\n  level: info\n  level: debug\n", `line 4: log.level: key given twice (first at line 3)`},
@@ -238,6 +242,15 @@ func TestValidationErrorsNameKeys(t *testing.T) {
 		{"replicas embedded", base + "nats: {replicas: 3}\n", `line 2: nats.replicas: must be 1 for the embedded server`},
 		{"replicas range", base + "nats: {embedded: false, url: 'nats://x', replicas: 7}\n", `nats.replicas: must be between 1 and 5, got 7`},
 		{"dup window", base + "nats: {duplicate_window: 48h, max_age: 24h}\n", `nats.duplicate_window: 48h0m0s is longer than nats.max_age 24h0m0s`},
+		{"creds while embedded", base + "nats: {creds_file: " + file + "}\n", `line 2: nats.creds_file: applies to an external NATS server only`},
+		{"tls while embedded", base + "nats:\n  tls: {ca_file: " + file + "}\n", `line 3: nats.tls.ca_file: applies to an external NATS server only`},
+		{"creds missing", base + "nats: {embedded: false, url: 'nats://x', creds_file: /no/such.creds}\n", `nats.creds_file: "/no/such.creds": no such file or directory`},
+		{"creds and user", base + "nats: {embedded: false, url: 'nats://x', creds_file: " + file + ", user: gw, password_env: PW}\n", `nats.user: is set together with nats.creds_file`},
+		{"user without password", base + "nats: {embedded: false, url: 'nats://x', user: gw}\n", `nats.password_env: required with nats.user`},
+		{"password without user", base + "nats: {embedded: false, url: 'nats://x', password_env: PW}\n", `nats.user: required with nats.password_env`},
+		{"password in the file", base + "nats: {embedded: false, url: 'nats://x', user: gw, password_env: 's3cr3t!'}\n", `nats.password_env: "s3cr3t!" is not an environment variable name`},
+		{"cert without key", base + "nats:\n  embedded: false\n  url: 'nats://x'\n  tls: {cert_file: " + file + "}\n", `line 5: nats.tls: cert_file and key_file go together`},
+		{"ca is a dir", base + "nats:\n  embedded: false\n  url: 'nats://x'\n  tls: {ca_file: " + dir + "}\n", `nats.tls.ca_file: "` + dir + `" is a directory`},
 		{"schemas required", "log: {level: info}\n", `schemas.dirs: required`},
 		{"schemas missing", "schemas: {dirs: [" + dir + ", ./no/such/dir]}\n", `line 1: schemas.dirs[1]: "./no/such/dir": no such directory (relative to the working directory`},
 		{"schemas file", "schemas:\n  dirs:\n    - " + file + "\n", `line 3: schemas.dirs[0]: "` + file + `" is not a directory`},
@@ -478,5 +491,39 @@ func TestHashAPIKey(t *testing.T) {
 	// printf %s demo-key-change-me | sha256sum
 	if got, want := HashAPIKey("demo-key-change-me"), "090d1548c9d65f413a1a2c828a0bee3a7ae02d2137caf51e6029e6c3cb1f1fa4"; got != want {
 		t.Errorf("HashAPIKey = %s, want %s", got, want)
+	}
+}
+
+func TestExternalNATSWithCredentialsAndTLS(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{}
+	for _, n := range []string{"gw.creds", "ca.pem", "cert.pem", "key.pem"} {
+		files[n] = filepath.Join(dir, n)
+		if err := os.WriteFile(files[n], []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := Parse([]byte(minimal(t)+`
+nats:
+  embedded: false
+  url: tls://nats-1:4222,tls://nats-2:4222
+  replicas: 3
+  user: drehscheibe
+  password_env: NATS_PASSWORD
+  tls:
+    ca_file: `+files["ca.pem"]+`
+    cert_file: `+files["cert.pem"]+`
+    key_file: `+files["key.pem"]+`
+`), env(map[string]string{"DREHSCHEIBE_NATS_TLS_CA_FILE": files["gw.creds"]}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := c.NATS
+	if n.User != "drehscheibe" || n.PasswordEnv != "NATS_PASSWORD" || !n.TLS.Enabled() ||
+		n.TLS.CAFile != files["gw.creds"] || n.TLS.CertFile != files["cert.pem"] || n.TLS.KeyFile != files["key.pem"] {
+		t.Errorf("nats auth not read: %+v", n)
+	}
+	if _, err := Parse([]byte(minimal(t)+"nats: {embedded: false, url: 'nats://x', creds_file: "+files["gw.creds"]+"}\n"), env(nil)); err != nil {
+		t.Errorf("creds file refused: %v", err)
 	}
 }

@@ -124,7 +124,13 @@ func (s *Store) Put(ctx context.Context, sub *Submission) (*Stored, error) {
 
 	ack, err := s.js.PublishMsg(ctx, msg)
 	if err != nil {
-		s.deleteObjects(objects)
+		// After a timeout or a lost connection the submission may have been
+		// stored all the same; its objects must then stay, or it would be
+		// half-stored. Objects of a submission that never came to be expire
+		// with the bucket's TTL.
+		if notStored(err) {
+			s.deleteObjects(objects)
+		}
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	if ack.Duplicate {
@@ -146,9 +152,26 @@ func (s *Store) Put(ctx context.Context, sub *Submission) (*Stored, error) {
 }
 
 func (s *Store) deleteObjects(names []string) {
-	for _, n := range names {
-		_ = s.payloads.Delete(context.Background(), n)
+	if len(names) == 0 {
+		return
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, n := range names {
+		_ = s.payloads.Delete(ctx, n)
+	}
+}
+
+// notStored reports whether a failed publish certainly stored nothing:
+// JetStream refused it (limits, no stream) or it never left the client.
+func notStored(err error) bool {
+	var api *jetstream.APIError
+	return errors.As(err, &api) ||
+		errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.Is(err, nats.ErrReconnectBufExceeded) ||
+		errors.Is(err, nats.ErrConnectionClosed) ||
+		errors.Is(err, nats.ErrConnectionDraining) ||
+		errors.Is(err, nats.ErrInvalidConnection)
 }
 
 func decodeRecord(h nats.Header) (Record, error) {

@@ -17,6 +17,7 @@ package store
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"os"
@@ -27,6 +28,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
 )
 
 // Names of the NATS contract.
@@ -66,13 +68,19 @@ type Options struct {
 	// Listen, if set, lets the embedded server accept clients on this address
 	// (vendor adapters); empty means in-process connections only.
 	Listen string
-	// URL of an external NATS server when not embedded.
+	// URL of the external NATS servers (comma-separated) when not embedded.
 	URL string
+	// CredsFile, User and Password, and TLS authenticate to the external servers.
+	CredsFile      string
+	User, Password string
+	TLS            *tls.Config
 	// SyncAlways makes the embedded server fsync every write before acknowledging it.
 	SyncAlways      bool
 	Replicas        int
 	DuplicateWindow time.Duration
 	MaxAge          time.Duration
+	// Log receives connection events; nil logs nothing.
+	Log *zap.Logger
 }
 
 // Store is the gateway's handle on JetStream.
@@ -84,6 +92,7 @@ type Store struct {
 	events   jetstream.Stream
 	payloads jetstream.ObjectStore
 	opts     Options
+	log      *zap.Logger
 	// InlineLimit is the largest message kept in the submission message itself;
 	// larger ones go to the object store.
 	InlineLimit int
@@ -97,15 +106,18 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if o.DuplicateWindow <= 0 {
 		o.DuplicateWindow = 24 * time.Hour
 	}
-	s := &Store{opts: o}
+	s := &Store{opts: o, log: o.Log}
+	if s.log == nil {
+		s.log = zap.NewNop()
+	}
 	var err error
 	if o.Embedded {
 		if s.srv, err = startEmbedded(o); err != nil {
 			return nil, err
 		}
-		s.nc, err = nats.Connect("", nats.InProcessServer(s.srv), nats.Name("drehscheibe"), nats.MaxReconnects(-1))
+		s.nc, err = nats.Connect("", append(o.connectOptions(s.log), nats.InProcessServer(s.srv))...)
 	} else {
-		s.nc, err = nats.Connect(o.URL, nats.Name("drehscheibe"), nats.MaxReconnects(-1))
+		s.nc, err = nats.Connect(o.URL, o.connectOptions(s.log)...)
 	}
 	if err != nil {
 		s.Close()
@@ -115,7 +127,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
-	if err := s.ensure(ctx); err != nil {
+	if err := s.ensureRetrying(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -207,6 +219,10 @@ func (s *Store) Ready(ctx context.Context) error {
 	if s.nc == nil || !s.nc.IsConnected() {
 		return errors.New("nats not connected")
 	}
+	// A probe must answer before its own timeout, also when the server went
+	// away and the client has not noticed yet.
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
 	for _, name := range []string{SubmissionsStream, EventsStream} {
 		if _, err := s.js.Stream(ctx, name); err != nil {
 			return fmt.Errorf("stream %s: %w", name, err)
