@@ -43,6 +43,9 @@ type Dispatcher struct {
 	wg      sync.WaitGroup
 	cancel  context.CancelFunc
 	ccs     []jetstream.ConsumeContext
+	// stopping is closed when Stop begins: messages fetched but not yet
+	// started are handed back instead of delivered.
+	stopping chan struct{}
 }
 
 // ConsumerName is the durable consumer of target.
@@ -78,6 +81,7 @@ func New(st *store.Store, log *zap.Logger, obs Observer, targets []Target) *Disp
 // Start creates every target's consumer and starts workers for in-process adapters.
 func (d *Dispatcher) Start(ctx context.Context) error {
 	ctx, d.cancel = context.WithCancel(context.Background())
+	d.stopping = make(chan struct{})
 	for _, t := range d.targets {
 		if t.Concurrency < 1 {
 			t.Concurrency = 1
@@ -95,7 +99,19 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 		sem := make(chan struct{}, t.Concurrency)
 		t := t
 		cc, err := c.Consume(func(m jetstream.Msg) {
-			sem <- struct{}{}
+			select {
+			case sem <- struct{}{}:
+			case <-d.stopping:
+				d.handBack(m)
+				return
+			}
+			select {
+			case <-d.stopping:
+				<-sem
+				d.handBack(m)
+				return
+			default:
+			}
 			d.wg.Add(1)
 			go func() {
 				defer func() { <-sem; d.wg.Done() }()
@@ -110,10 +126,20 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 	return nil
 }
 
-// Stop stops fetching, waits for deliveries in flight (up to ctx) and closes adapters.
+// Stop stops fetching, hands back what was fetched but not started, waits
+// for deliveries in flight (up to ctx) and closes adapters.
 func (d *Dispatcher) Stop(ctx context.Context) {
+	if d.stopping != nil {
+		close(d.stopping)
+	}
 	for _, cc := range d.ccs {
-		cc.Stop()
+		cc.Drain()
+	}
+	for _, cc := range d.ccs {
+		select {
+		case <-cc.Closed():
+		case <-ctx.Done():
+		}
 	}
 	done := make(chan struct{})
 	go func() { d.wg.Wait(); close(done) }()
@@ -129,6 +155,22 @@ func (d *Dispatcher) Stop(ctx context.Context) {
 		if t.Adapter != nil {
 			_ = t.Adapter.Close()
 		}
+	}
+}
+
+// handBackDelay is how soon a message handed back at shutdown is due again.
+// A plain Nak would be forgotten by a server stopping with us (the embedded
+// one); a Nak with a delay is stored in the consumer's state. The delay is
+// long enough that the message does not come back to this draining
+// subscription.
+const handBackDelay = time.Second
+
+// handBack returns a message that was fetched but not started to JetStream,
+// so that it does not wait out its AckWait after a restart or on another
+// replica. JetStream counts it as delivered once.
+func (d *Dispatcher) handBack(m jetstream.Msg) {
+	if err := m.NakWithDelay(handBackDelay); err != nil {
+		d.log.Warn("could not hand back an undelivered message; it is redelivered after ack_wait", zap.Error(err))
 	}
 }
 

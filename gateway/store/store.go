@@ -245,10 +245,13 @@ func (s *Store) ClientURL() string {
 	return s.srv.ClientURL()
 }
 
-// Close drains the connection and shuts the embedded server down.
+// Close flushes what was published (acknowledgements included), closes the
+// connection and shuts the embedded server down.
 func (s *Store) Close() {
 	if s.nc != nil {
-		_ = s.nc.Drain()
+		if s.nc.IsConnected() {
+			_ = s.nc.FlushTimeout(2 * time.Second)
+		}
 		s.nc.Close()
 	}
 	if s.srv != nil {
