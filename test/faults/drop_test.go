@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -151,4 +152,23 @@ func (in *inspector) backlog(target string) (uint64, error) {
 		return 0, err
 	}
 	return info.NumPending + uint64(info.NumAckPending), nil
+}
+
+// objects is the number of objects in the payload bucket.
+func (in *inspector) objects(t *testing.T) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	bucket, err := in.js.ObjectStore(ctx, store.PayloadBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := bucket.List(ctx)
+	if errors.Is(err, jetstream.ErrNoObjectsFound) {
+		return 0
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(list)
 }
