@@ -225,12 +225,8 @@ func (d *Dispatcher) handle(ctx context.Context, t Target, m jetstream.Msg) {
 }
 
 func (d *Dispatcher) deliver(ctx context.Context, t Target, m jetstream.Msg, rec store.Record, attempt int) error {
-	msg, err := d.st.Message(ctx, m.Headers(), m.Data())
-	if err != nil {
-		return fmt.Errorf("load message: %w", err)
-	}
 	del := &delivery.Delivery{
-		SubmissionID: rec.ID, Attempt: attempt, Target: t.Name, Message: msg,
+		SubmissionID: rec.ID, Attempt: attempt, Target: t.Name, Message: d.message(m, rec),
 		Standard: rec.Standard, Version: rec.Version, Namespace: rec.Namespace, MessageType: rec.MessageType,
 		Author: rec.Author, Reader: rec.Reader, NachrichtenUUID: rec.NachrichtenUUID,
 		Service: rec.Service, Sender: rec.Sender, Test: rec.Test, ReceivedAt: rec.ReceivedAt,
@@ -243,6 +239,23 @@ func (d *Dispatcher) deliver(ctx context.Context, t Target, m jetstream.Msg, rec
 		})
 	}
 	return t.Adapter.Deliver(ctx, del)
+}
+
+// message is the content of m's message, streamed from the submission
+// message or the object store and checked against the record's size and
+// digest when read.
+func (d *Dispatcher) message(m jetstream.Msg, rec store.Record) delivery.Content {
+	h, data := m.Headers(), m.Data()
+	if h.Get(store.HdrPayloadObject) == "" && rec.MessageSHA256 == "" {
+		return delivery.BytesContent(data)
+	}
+	return delivery.NewContent(rec.MessageSize, rec.MessageSHA256, func(ctx context.Context) (io.ReadCloser, error) {
+		rc, err := d.st.OpenMessage(ctx, h, data)
+		if err != nil {
+			return nil, fmt.Errorf("load message: %w", err)
+		}
+		return rc, nil
+	})
 }
 
 func (d *Dispatcher) event(id string, e store.Event, log *zap.Logger) {

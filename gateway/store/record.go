@@ -208,22 +208,20 @@ func (s *Store) Get(ctx context.Context, id string) (*Entry, error) {
 	return &Entry{Record: r, QueuedAt: m.Time, Sequence: m.Sequence}, nil
 }
 
-// Message returns the message bytes of a submission message (inline or from the object store).
-func (s *Store) Message(ctx context.Context, h nats.Header, data []byte) ([]byte, error) {
-	name := h.Get(HdrPayloadObject)
-	if name == "" {
-		return data, nil
+// OpenMessage opens the message of a submission message: the body itself,
+// or the object it references.
+func (s *Store) OpenMessage(ctx context.Context, h nats.Header, data []byte) (io.ReadCloser, error) {
+	if name := h.Get(HdrPayloadObject); name != "" {
+		return s.OpenObject(ctx, name)
 	}
-	return s.payloads.GetBytes(ctx, name)
+	return io.NopCloser(bytes.NewReader(data)), nil
 }
 
-// OpenObject opens a stored payload object (attachment or large message).
+// OpenObject opens a stored payload object (attachment or large message) for
+// streaming; the reader fails at the end if the content does not match the
+// object's digest.
 func (s *Store) OpenObject(ctx context.Context, name string) (io.ReadCloser, error) {
-	b, err := s.payloads.GetBytes(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	return io.NopCloser(bytes.NewReader(b)), nil
+	return s.payloads.Get(ctx, name)
 }
 
 // validToken reports whether id can stand in a subject without changing its meaning.

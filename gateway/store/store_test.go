@@ -94,9 +94,12 @@ func TestLargeMessageAndAttachmentsGoToObjectStore(t *testing.T) {
 	m, err := s.subs.GetLastMsgForSubject(ctx, Subject("id-big", "fv"))
 	require.NoError(t, err)
 	assert.Empty(t, m.Data, "the message travels as a reference")
-	got, err := s.Message(ctx, m.Header, m.Data)
+	mrc, err := s.OpenMessage(ctx, m.Header, m.Data)
+	require.NoError(t, err)
+	got, err := io.ReadAll(mrc)
 	require.NoError(t, err)
 	assert.Equal(t, big, got)
+	require.NoError(t, mrc.Close())
 
 	e, err := s.Get(ctx, "id-big")
 	require.NoError(t, err)
