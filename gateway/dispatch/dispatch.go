@@ -200,14 +200,20 @@ func (d *Dispatcher) handle(ctx context.Context, t Target, m jetstream.Msg) {
 	switch {
 	case err == nil:
 		d.observe(t, "success", elapsed)
-		d.event(rec.ID, store.Event{Type: store.EventDelivered, Target: t.Name, Adapter: t.Type, Attempt: attempt}, log)
+		if !d.event(rec.ID, store.Event{Type: store.EventDelivered, Target: t.Name, Adapter: t.Type, Attempt: attempt}, log) {
+			d.unrecorded(m, attempt, log)
+			return
+		}
 		if err := m.DoubleAck(ctx); err != nil {
 			log.Warn("ack after delivery failed; the message may be delivered again", zap.Error(err))
 		}
 		log.Info("delivered", zap.Duration("took", elapsed))
 	case delivery.IsPermanent(err):
 		d.observe(t, "permanent", elapsed)
-		d.event(rec.ID, store.Event{Type: store.EventFailed, Target: t.Name, Adapter: t.Type, Attempt: attempt, Error: err.Error(), Detail: "permanent failure"}, log)
+		if !d.event(rec.ID, store.Event{Type: store.EventFailed, Target: t.Name, Adapter: t.Type, Attempt: attempt, Error: err.Error(), Detail: "permanent failure"}, log) {
+			d.unrecorded(m, attempt, log)
+			return
+		}
 		_ = m.Term()
 		log.Warn("delivery failed permanently", zap.Error(err))
 	case t.MaxAttempts > 0 && attempt >= t.MaxAttempts:
@@ -258,12 +264,28 @@ func (d *Dispatcher) message(m jetstream.Msg, rec store.Record) delivery.Content
 	})
 }
 
-func (d *Dispatcher) event(id string, e store.Event, log *zap.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+// eventTimeout bounds how long an outcome's event is retried, e.g. while a
+// cluster elects a new stream leader.
+const eventTimeout = 30 * time.Second
+
+// event records e in the log of submission id and reports whether it was stored.
+func (d *Dispatcher) event(id string, e store.Event, log *zap.Logger) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), eventTimeout)
 	defer cancel()
 	if err := d.st.Append(ctx, id, e); err != nil {
 		log.Error("could not record event", zap.String("event", e.Type), zap.Error(err))
+		return false
 	}
+	return true
+}
+
+// unrecorded handles an outcome whose event could not be stored: acknowledging
+// it would leave the submission's status wrong for good, so the delivery is
+// repeated later (adapters are idempotent) and its outcome recorded then.
+func (d *Dispatcher) unrecorded(m jetstream.Msg, attempt int, log *zap.Logger) {
+	delay := Backoff(attempt)
+	_ = m.NakWithDelay(delay)
+	log.Warn("outcome not recorded; the delivery is repeated", zap.Duration("retry_in", delay))
 }
 
 func (d *Dispatcher) observe(t Target, result string, el time.Duration) {

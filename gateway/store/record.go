@@ -135,7 +135,7 @@ func (s *Store) Put(ctx context.Context, sub *Submission) (*Stored, error) {
 	}
 	if ack.Duplicate {
 		s.deleteObjects(objects)
-		first, err := s.subs.GetMsg(ctx, ack.Sequence)
+		first, err := s.getMsg(ctx, s.subs, msgGet{Seq: ack.Sequence})
 		if err != nil {
 			return nil, fmt.Errorf("%w: load original of duplicate: %v", ErrUnavailable, err)
 		}
@@ -194,7 +194,7 @@ func (s *Store) Get(ctx context.Context, id string) (*Entry, error) {
 	if !validToken(id) {
 		return nil, ErrNotFound
 	}
-	m, err := s.subs.GetLastMsgForSubject(ctx, SubmissionsPrefix+id+".*")
+	m, err := s.getMsg(ctx, s.subs, msgGet{LastFor: SubmissionsPrefix + id + ".*"})
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return nil, ErrNotFound
 	}
