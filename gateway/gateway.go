@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -100,10 +101,12 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (g *Gateway, 
 	}
 
 	n := cfg.NATS
-	g.Store, err = store.Open(ctx, store.Options{
-		Embedded: n.Embedded, DataDir: n.DataDir, Listen: n.Listen, URL: n.URL, SyncAlways: n.SyncAlways,
-		Replicas: n.Replicas, DuplicateWindow: n.DuplicateWindow, EventRetention: n.EventRetention,
-	})
+	so, err := storeOptions(cfg.NATS, log)
+	if err != nil {
+		closeAdapters(targets)
+		return nil, err
+	}
+	g.Store, err = store.Open(ctx, so)
 	if err != nil {
 		closeAdapters(targets)
 		return nil, err
@@ -282,6 +285,29 @@ func (g *Gateway) close() {
 	if g.Catalog != nil {
 		g.Catalog.Close()
 	}
+}
+
+// storeOptions turns the nats section into store options, reading the
+// password from its environment variable and the TLS files.
+func storeOptions(n config.NATS, log *zap.Logger) (store.Options, error) {
+	o := store.Options{
+		Embedded: n.Embedded, DataDir: n.DataDir, Listen: n.Listen, URL: n.URL, SyncAlways: n.SyncAlways,
+		Replicas: n.Replicas, DuplicateWindow: n.DuplicateWindow, EventRetention: n.EventRetention,
+		CredsFile: n.CredsFile, User: n.User, Log: log.Named("nats"),
+	}
+	if n.PasswordEnv != "" {
+		if o.Password = os.Getenv(n.PasswordEnv); o.Password == "" {
+			return o, fmt.Errorf("nats.password_env: the environment variable %s is not set or empty", n.PasswordEnv)
+		}
+	}
+	if n.TLS.Enabled() {
+		tc, err := store.TLSConfig(n.TLS.CAFile, n.TLS.CertFile, n.TLS.KeyFile)
+		if err != nil {
+			return o, fmt.Errorf("nats.tls: %w", err)
+		}
+		o.TLS = tc
+	}
+	return o, nil
 }
 
 func closeAdapters(ts []dispatch.Target) {

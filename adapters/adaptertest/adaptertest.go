@@ -94,6 +94,7 @@ func Run(t *testing.T, s Suite) {
 		{"ContextCancelledBeforeDeliver", testCancelledBefore},
 		{"ContextCancelledDuringDeliver", testCancelledDuring},
 		{"LargeMessage", testLargeMessage},
+		{"MessageNotAsStored", testMessageNotAsStored},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -248,7 +249,8 @@ func testCancelledDuring(t *testing.T, s Suite) {
 			}), nil
 		},
 	}
-	d := NewDelivery("sub-cancelled-during", SampleMessage("abgebrochen"), blocking)
+	msg := SampleMessage("abgebrochen")
+	d := NewDelivery("sub-cancelled-during", msg, blocking)
 
 	errc := make(chan error, 1)
 	go func() { errc <- h.Adapter.Deliver(ctx, d) }()
@@ -272,7 +274,7 @@ func testCancelledDuring(t *testing.T, s Suite) {
 		t.Fatalf("receiver holds %d messages after a cancelled delivery, want none", len(got))
 	}
 
-	retry := NewDelivery(d.SubmissionID, d.Message, BytesAttachment("gross.txt", "text/plain", content))
+	retry := NewDelivery(d.SubmissionID, msg, BytesAttachment("gross.txt", "text/plain", content))
 	retry.Attempt = 2
 	if err := h.Adapter.Deliver(t.Context(), retry); err != nil {
 		t.Fatalf("Deliver after a cancelled attempt: %v", err)
@@ -288,6 +290,30 @@ func testLargeMessage(t *testing.T, s Suite) {
 		t.Fatalf("Deliver of a %d byte message: %v", len(msg), err)
 	}
 	AssertDelivered(t, d, only(t, h.Received(t), d.SubmissionID))
+}
+
+// testMessageNotAsStored hands the adapter a message whose bytes do not
+// match its declared size and digest, as a damaged store would: the adapter
+// must fail, and the receiver must hold nothing, with and without attachments.
+func testMessageNotAsStored(t *testing.T, s Suite) {
+	h := newHarness(t, s)
+	for i, atts := range [][]delivery.Attachment{nil, {BytesAttachment("a.txt", "text/plain", []byte("Anlage"))}} {
+		msg := SampleMessage("beschaedigt")
+		good := delivery.BytesContent(msg)
+		d := NewDelivery(fmt.Sprintf("sub-damaged-%d", i), msg, atts...)
+		damaged := bytes.Replace(msg, []byte("beschaedigt"), []byte("beschaedigT"), 1)
+		d.Message = delivery.NewContent(good.Size, good.SHA256, func(context.Context) (io.ReadCloser, error) {
+			return io.NopCloser(bytes.NewReader(damaged)), nil
+		})
+		if err := h.Adapter.Deliver(t.Context(), d); err == nil {
+			t.Errorf("Deliver of a damaged message (%d attachments) returned nil, want an error", len(atts))
+		} else if delivery.IsPermanent(err) {
+			t.Errorf("Deliver of a damaged message: %v is permanent; a retry may read it intact", err)
+		}
+	}
+	if got := h.Received(t); len(got) != 0 {
+		t.Fatalf("receiver holds %d messages after damaged deliveries, want none", len(got))
+	}
 }
 
 // stallingReader returns first, then calls stall and fails with err().
@@ -329,9 +355,13 @@ func AssertDelivered(t *testing.T, d *delivery.Delivery, got ReceivedMessage) {
 	if got.SubmissionID != d.SubmissionID {
 		t.Errorf("submission id = %q, want %q", got.SubmissionID, d.SubmissionID)
 	}
-	if !bytes.Equal(got.Message, d.Message) {
+	msg, err := d.Message.ReadAll(t.Context())
+	if err != nil {
+		t.Fatalf("read the delivery's message: %v", err)
+	}
+	if !bytes.Equal(got.Message, msg) {
 		t.Errorf("message differs: got %d bytes, want %d bytes (first difference at byte %d)",
-			len(got.Message), len(d.Message), firstDiff(got.Message, d.Message))
+			len(got.Message), len(msg), firstDiff(got.Message, msg))
 	}
 	for _, f := range []struct{ name, got, want string }{
 		{"message type", got.MessageType, d.MessageType},
@@ -395,7 +425,7 @@ func NewDelivery(id string, msg []byte, atts ...delivery.Attachment) *delivery.D
 		SubmissionID:    id,
 		Attempt:         1,
 		Target:          "conformance",
-		Message:         msg,
+		Message:         delivery.BytesContent(slices.Clone(msg)),
 		Standard:        "XBau",
 		Version:         "2.6",
 		Namespace:       "http://www.xleitstelle.de/xbau/2/6",

@@ -192,10 +192,9 @@ func (a *Adapter) Deliver(ctx context.Context, d *delivery.Delivery) error {
 		return fmt.Errorf("filedrop %q: submission %s: %w", a.name, d.SubmissionID, err)
 	}
 	final := filepath.Join(a.dir, d.SubmissionID)
-	sum := sha256.Sum256(d.Message)
-	msgSHA := hex.EncodeToString(sum[:])
+	msgSHA := d.Message.SHA256
 
-	done, err := a.existing(final, msgSHA, len(d.Message))
+	done, err := a.existing(final, msgSHA, d.Message.Size)
 	if err != nil || done {
 		return a.wrap(d, err)
 	}
@@ -218,7 +217,7 @@ func (a *Adapter) Deliver(ctx context.Context, d *delivery.Delivery) error {
 	if err := a.rename(tmp, final); err != nil {
 		// Another replica, or an earlier attempt whose acknowledgement was
 		// lost, may have published the same submission in the meantime.
-		if done, eerr := a.existing(final, msgSHA, len(d.Message)); done || eerr != nil {
+		if done, eerr := a.existing(final, msgSHA, d.Message.Size); done || eerr != nil {
 			return a.wrap(d, eerr)
 		}
 		return a.wrap(d, fmt.Errorf("publish submission directory: %w", err))
@@ -244,7 +243,7 @@ func (a *Adapter) wrap(d *delivery.Delivery, err error) error {
 
 // existing reports whether final holds this submission already. It returns a
 // permanent ErrConflict if final holds something else.
-func (a *Adapter) existing(final, msgSHA string, size int) (bool, error) {
+func (a *Adapter) existing(final, msgSHA string, size int64) (bool, error) {
 	fi, err := os.Stat(final)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
@@ -266,7 +265,7 @@ func (a *Adapter) existing(final, msgSHA string, size int) (bool, error) {
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return false, delivery.Permanent(fmt.Errorf("%w: %s: unreadable manifest: %v", ErrConflict, final, err))
 	}
-	if m.Message.SHA256 != msgSHA || m.Message.Size != int64(size) {
+	if m.Message.SHA256 != msgSHA || m.Message.Size != size {
 		return false, delivery.Permanent(fmt.Errorf("%w: %s holds message sha256 %s, this delivery has %s",
 			ErrConflict, final, m.Message.SHA256, msgSHA))
 	}
@@ -295,11 +294,19 @@ func (a *Adapter) write(ctx context.Context, tmp string, d *delivery.Delivery, m
 		Test:            d.Test,
 		ReceivedAt:      d.ReceivedAt.UTC(),
 		Attempt:         d.Attempt,
-		Message:         FileEntry{Path: MessageFile, Size: int64(len(d.Message)), SHA256: msgSHA},
+		Message:         FileEntry{Path: MessageFile, Size: d.Message.Size, SHA256: msgSHA},
 		Attachments:     make([]AttachmentEntry, 0, len(d.Attachments)),
 	}
+	// The message is streamed, never held whole in memory; its reader fails
+	// rather than ending if the bytes do not match the manifest's size and
+	// digest.
 	if err := a.writeFile(filepath.Join(tmp, MessageFile), func(w io.Writer) error {
-		_, err := w.Write(d.Message)
+		rc, err := d.Message.Open(ctx)
+		if err != nil {
+			return fmt.Errorf("open: %w", err)
+		}
+		defer rc.Close()
+		_, err = io.Copy(w, ctxReader{ctx, rc})
 		return err
 	}); err != nil {
 		return fmt.Errorf("write %s: %w", MessageFile, err)

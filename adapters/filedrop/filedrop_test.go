@@ -157,13 +157,13 @@ func TestLayoutAndManifest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum := sha256.Sum256(d.Message)
+
 	want := Manifest{
 		ManifestVersion: 1, SubmissionID: d.SubmissionID, Target: d.Target,
 		Standard: "XBau", Version: "2.6", Namespace: d.Namespace, MessageType: d.MessageType,
 		Author: d.Author, Reader: d.Reader, NachrichtenUUID: d.NachrichtenUUID, Service: d.Service, Sender: d.Sender,
 		ReceivedAt: d.ReceivedAt, DeliveredAt: fixed, Attempt: 2,
-		Message: FileEntry{Path: "message.xml", Size: int64(len(d.Message)), SHA256: hex.EncodeToString(sum[:])},
+		Message: FileEntry{Path: "message.xml", Size: d.Message.Size, SHA256: d.Message.SHA256},
 	}
 	gotAtts := m.Attachments
 	m.Attachments = nil

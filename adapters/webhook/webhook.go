@@ -14,7 +14,6 @@
 package webhook
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -29,6 +28,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/drehscheibe/drehscheibe/gateway/delivery"
@@ -236,12 +236,21 @@ type requestBody struct {
 // signature is never sent complete.
 func newRequestBody(ctx context.Context, d *delivery.Delivery, mac io.Writer) (*requestBody, error) {
 	if len(d.Attachments) == 0 {
-		mac.Write(d.Message)
+		// The message is read twice, for the signature and onto the wire;
+		// its reader fails before the end if the second read differs.
+		if err := copyMessage(ctx, mac, d.Message); err != nil {
+			return nil, err
+		}
+		rc, err := d.Message.Open(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("open message: %w", err)
+		}
+		var once sync.Once
 		return &requestBody{
-			r:           bytes.NewReader(d.Message),
-			length:      int64(len(d.Message)),
+			r:           ctxReader{ctx, rc},
+			length:      d.Message.Size,
 			contentType: "application/xml",
-			finish:      func() error { return nil },
+			finish:      func() error { once.Do(func() { _ = rc.Close() }); return nil },
 		}, nil
 	}
 	mp := multipartBody{d: d, boundary: multipart.NewWriter(io.Discard).Boundary()}
@@ -337,7 +346,7 @@ func (m multipartBody) write(ctx context.Context, w io.Writer, want []digest) ([
 	if err != nil {
 		return nil, err
 	}
-	if _, err := part.Write(m.d.Message); err != nil {
+	if err := copyMessage(ctx, part, m.d.Message); err != nil {
 		return nil, err
 	}
 	got := make([]digest, len(m.d.Attachments))
@@ -363,6 +372,19 @@ func (m multipartBody) write(ctx context.Context, w io.Writer, want []digest) ([
 		}
 	}
 	return got, mw.Close()
+}
+
+// copyMessage copies the message to w; its reader checks size and digest.
+func copyMessage(ctx context.Context, w io.Writer, c delivery.Content) error {
+	rc, err := c.Open(ctx)
+	if err != nil {
+		return fmt.Errorf("open message: %w", err)
+	}
+	defer rc.Close()
+	if _, err := io.Copy(w, ctxReader{ctx, rc}); err != nil {
+		return fmt.Errorf("message: %w", err)
+	}
+	return nil
 }
 
 func copyAttachment(ctx context.Context, w io.Writer, att delivery.Attachment, want *digest) (digest, error) {

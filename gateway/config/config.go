@@ -108,7 +108,33 @@ type NATS struct {
 	// "127.0.0.1:4222", for vendor adapters that connect over TCP. Empty
 	// means in-process connections only, without a TCP listener.
 	Listen string `yaml:"listen"`
+	// CredsFile is a NATS credentials file (user JWT and NKey seed) for the
+	// external servers. It excludes User.
+	CredsFile string `yaml:"creds_file"`
+	// User authenticates to the external servers with a user name and the
+	// password held by the environment variable PasswordEnv.
+	User string `yaml:"user"`
+	// PasswordEnv names the environment variable that holds User's
+	// password; the password itself is never in the file.
+	PasswordEnv string `yaml:"password_env"`
+	// TLS secures the connection to the external servers.
+	TLS NATSTLS `yaml:"tls"`
 }
+
+// NATSTLS configures TLS towards an external NATS cluster. Setting any file
+// turns TLS on; so does a tls:// URL.
+type NATSTLS struct {
+	// CAFile holds the PEM certificates that sign the servers' certificates;
+	// empty means the system's trust store.
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are the gateway's client certificate and key
+	// (PEM), for servers that verify clients; both or neither.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// Enabled reports whether any TLS file is configured.
+func (t NATSTLS) Enabled() bool { return t.CAFile != "" || t.CertFile != "" || t.KeyFile != "" }
 
 // Schemas configures where the XÖV schema packages are loaded from.
 type Schemas struct {

@@ -147,8 +147,10 @@ func TestEnvVars(t *testing.T) {
 		"DREHSCHEIBE_SCHEMAS_DIRS":            "schemas.dirs",
 		"DREHSCHEIBE_LOG_LEVEL":               "log.level",
 		"DREHSCHEIBE_SERVER_SHUTDOWN_TIMEOUT": "server.shutdown_timeout",
-		"DREHSCHEIBE_XTA_TLS_CLIENT_CA_FILE":  "xta.tls.client_ca_file",
-		"DREHSCHEIBE_XTA_ALLOW_PLAIN_HTTP":    "xta.allow_plain_http",
+		"DREHSCHEIBE_NATS_CREDS_FILE":         "nats.creds_file",
+		"DREHSCHEIBE_NATS_PASSWORD_ENV":       "nats.password_env",
+		"DREHSCHEIBE_NATS_TLS_CA_FILE":        "nats.tls.ca_file",
+		"DREHSCHEIBE_NATS_TLS_KEY_FILE":       "nats.tls.key_file",
 	} {
 		if got[name] != key {
 			t.Errorf("EnvVars: %s → %q, want %q", name, got[name], key)
@@ -161,8 +163,8 @@ func TestEnvVars(t *testing.T) {
 			}
 		}
 	}
-	if len(got) != 30 {
-		t.Errorf("EnvVars has %d variables, want 30 (9 server, 10 nats, 1 schemas, 1 log, 9 xta); update the count when adding keys", len(got))
+	if len(got) != 36 {
+		t.Errorf("EnvVars has %d variables, want 36 (9 server, 16 nats, 1 schemas, 1 log, 9 xta); update the count when adding keys", len(got))
 	}
 }
 
@@ -175,7 +177,7 @@ func TestUnknownKeysFailWithLine(t *testing.T) {
 		{"top level far off", "schemas: {dirs: [" + dir + "]}\nrouting: []\n", `line 2: routing: unknown key; the top level takes: admins, log, nats, routes, schemas, senders, server, targets`},
 		{"removed key", "schemas: {dirs: [" + dir + "]}\nnats:\n  max_age: 720h\n", `line 3: nats.max_age: no longer a key: streams no longer drop messages by age, delivered or not; use nats.payload_retention`},
 		{"nested", "schemas: {dirs: [" + dir + "]}\nserver:\n  lisen: :80\n", `line 3: server.lisen: unknown key (did you mean "listen"?)`},
-		{"far off", "schemas: {dirs: [" + dir + "]}\nnats:\n  cluster: x\n", `line 3: nats.cluster: unknown key; nats takes: data_dir, duplicate_window, embedded`},
+		{"far off", "schemas: {dirs: [" + dir + "]}\nnats:\n  cluster: x\n", `line 3: nats.cluster: unknown key; nats takes: creds_file, data_dir, duplicate_window, embedded`},
 		{"in a list entry", "schemas: {dirs: [" + dir + "]}\ntargets:\n  - name: a\n    type: filedrop\n  - name: b\n    type: filedrop\n    retries: 3\n", `line 7: targets[1].retries: unknown key`},
 		{"in a route match", "schemas: {dirs: [" + dir + "]}\nroutes:\n  - name: a\n    target: a\n    match:\n      messagetype: x\n", `line 6: routes[0].match.messagetype: unknown key (did you mean "message_type"?)`},
 		{"duplicate key", "schemas: {dirs: [" + dir + "]}\nlog:\n  level: info\n  level: debug\n", `line 4: log.level: key given twice (first at line 3)`},
@@ -246,6 +248,15 @@ func TestValidationErrorsNameKeys(t *testing.T) {
 		{"payload retention", base + "nats: {payload_retention: 0s}\n", `line 2: nats.payload_retention: must be positive`},
 		{"event retention", base + "nats: {event_retention: 100h}\n", `nats.event_retention: 100h0m0s must be longer than nats.payload_retention 168h0m0s`},
 		{"janitor interval", base + "nats: {janitor_interval: 0s}\n", `nats.janitor_interval: must be positive`},
+		{"creds while embedded", base + "nats: {creds_file: " + file + "}\n", `line 2: nats.creds_file: applies to an external NATS server only`},
+		{"tls while embedded", base + "nats:\n  tls: {ca_file: " + file + "}\n", `line 3: nats.tls.ca_file: applies to an external NATS server only`},
+		{"creds missing", base + "nats: {embedded: false, url: 'nats://x', creds_file: /no/such.creds}\n", `nats.creds_file: "/no/such.creds": no such file or directory`},
+		{"creds and user", base + "nats: {embedded: false, url: 'nats://x', creds_file: " + file + ", user: gw, password_env: PW}\n", `nats.user: is set together with nats.creds_file`},
+		{"user without password", base + "nats: {embedded: false, url: 'nats://x', user: gw}\n", `nats.password_env: required with nats.user`},
+		{"password without user", base + "nats: {embedded: false, url: 'nats://x', password_env: PW}\n", `nats.user: required with nats.password_env`},
+		{"password in the file", base + "nats: {embedded: false, url: 'nats://x', user: gw, password_env: 's3cr3t!'}\n", `nats.password_env: "s3cr3t!" is not an environment variable name`},
+		{"cert without key", base + "nats:\n  embedded: false\n  url: 'nats://x'\n  tls: {cert_file: " + file + "}\n", `line 5: nats.tls: cert_file and key_file go together`},
+		{"ca is a dir", base + "nats:\n  embedded: false\n  url: 'nats://x'\n  tls: {ca_file: " + dir + "}\n", `nats.tls.ca_file: "` + dir + `" is a directory`},
 		{"schemas required", "log: {level: info}\n", `schemas.dirs: required`},
 		{"schemas missing", "schemas: {dirs: [" + dir + ", ./no/such/dir]}\n", `line 1: schemas.dirs[1]: "./no/such/dir": no such directory (relative to the working directory`},
 		{"schemas file", "schemas:\n  dirs:\n    - " + file + "\n", `line 3: schemas.dirs[0]: "` + file + `" is not a directory`},
@@ -503,5 +514,39 @@ func TestHashAPIKey(t *testing.T) {
 	// printf %s demo-key-change-me | sha256sum
 	if got, want := HashAPIKey("demo-key-change-me"), "090d1548c9d65f413a1a2c828a0bee3a7ae02d2137caf51e6029e6c3cb1f1fa4"; got != want {
 		t.Errorf("HashAPIKey = %s, want %s", got, want)
+	}
+}
+
+func TestExternalNATSWithCredentialsAndTLS(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{}
+	for _, n := range []string{"gw.creds", "ca.pem", "cert.pem", "key.pem"} {
+		files[n] = filepath.Join(dir, n)
+		if err := os.WriteFile(files[n], []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := Parse([]byte(minimal(t)+`
+nats:
+  embedded: false
+  url: tls://nats-1:4222,tls://nats-2:4222
+  replicas: 3
+  user: drehscheibe
+  password_env: NATS_PASSWORD
+  tls:
+    ca_file: `+files["ca.pem"]+`
+    cert_file: `+files["cert.pem"]+`
+    key_file: `+files["key.pem"]+`
+`), env(map[string]string{"DREHSCHEIBE_NATS_TLS_CA_FILE": files["gw.creds"]}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := c.NATS
+	if n.User != "drehscheibe" || n.PasswordEnv != "NATS_PASSWORD" || !n.TLS.Enabled() ||
+		n.TLS.CAFile != files["gw.creds"] || n.TLS.CertFile != files["cert.pem"] || n.TLS.KeyFile != files["key.pem"] {
+		t.Errorf("nats auth not read: %+v", n)
+	}
+	if _, err := Parse([]byte(minimal(t)+"nats: {embedded: false, url: 'nats://x', creds_file: "+files["gw.creds"]+"}\n"), env(nil)); err != nil {
+		t.Errorf("creds file refused: %v", err)
 	}
 }

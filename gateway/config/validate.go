@@ -194,6 +194,14 @@ func (c *Config) validateNATS(p *problems) {
 		if n.Replicas != 1 {
 			p.add("nats.replicas", "must be 1 for the embedded server, which is a single node; use an external cluster (nats.embedded: false) for more replicas")
 		}
+		for _, f := range []struct{ key, v string }{
+			{"nats.creds_file", n.CredsFile}, {"nats.user", n.User}, {"nats.password_env", n.PasswordEnv},
+			{"nats.tls.ca_file", n.TLS.CAFile}, {"nats.tls.cert_file", n.TLS.CertFile}, {"nats.tls.key_file", n.TLS.KeyFile},
+		} {
+			if f.v != "" {
+				p.add(f.key, "applies to an external NATS server only, but nats.embedded is true")
+			}
+		}
 	} else {
 		if n.URL == "" {
 			p.add("nats.url", "required when nats.embedded is false (e.g. \"nats://nats-1:4222,nats://nats-2:4222\")")
@@ -213,6 +221,7 @@ func (c *Config) validateNATS(p *problems) {
 		if n.Replicas < 1 || n.Replicas > 5 {
 			p.add("nats.replicas", "must be between 1 and 5, got %d", n.Replicas)
 		}
+		c.validateNATSAuth(p)
 	}
 	if n.DuplicateWindow <= 0 {
 		p.add("nats.duplicate_window", "must be positive, e.g. \"24h\"")
@@ -234,6 +243,46 @@ func (c *Config) validateNATS(p *problems) {
 		p.add("nats.event_retention", "%s must be longer than nats.payload_retention %s: events outlive the content they describe", n.EventRetention, n.PayloadRetention)
 	}
 }
+
+// validateNATSAuth checks the credentials and TLS files for an external
+// cluster. Whether the password variable is set is checked at start, where
+// the environment of the serving process is known.
+func (c *Config) validateNATSAuth(p *problems) {
+	n := c.NATS
+	if n.CredsFile != "" && n.User != "" {
+		p.add("nats.user", "is set together with nats.creds_file; use one of them")
+	}
+	if n.User != "" && n.PasswordEnv == "" {
+		p.add("nats.password_env", "required with nats.user: the name of the environment variable holding the password")
+	}
+	if n.PasswordEnv != "" && n.User == "" {
+		p.add("nats.user", "required with nats.password_env")
+	}
+	if n.PasswordEnv != "" && !envVarName.MatchString(n.PasswordEnv) {
+		p.add("nats.password_env", "%q is not an environment variable name; give the name of the variable, not the password", n.PasswordEnv)
+	}
+	if (n.TLS.CertFile == "") != (n.TLS.KeyFile == "") {
+		p.add("nats.tls", "cert_file and key_file go together: give both for a client certificate, or neither")
+	}
+	for _, f := range []struct{ key, path string }{
+		{"nats.creds_file", n.CredsFile},
+		{"nats.tls.ca_file", n.TLS.CAFile},
+		{"nats.tls.cert_file", n.TLS.CertFile},
+		{"nats.tls.key_file", n.TLS.KeyFile},
+	} {
+		if f.path == "" {
+			continue
+		}
+		if fi, err := os.Stat(f.path); err != nil {
+			p.add(f.key, "%q: %v", f.path, errors.Unwrap(err))
+		} else if fi.IsDir() {
+			p.add(f.key, "%q is a directory, not a file", f.path)
+		}
+	}
+}
+
+// envVarName is the form of an environment variable name.
+var envVarName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 func (c *Config) validateSchemas(p *problems) {
 	if len(c.Schemas.Dirs) == 0 {

@@ -40,8 +40,9 @@ type Delivery struct {
 	Attempt int
 	// Target is the configured name of the delivery target.
 	Target string
-	// Message is the XÖV message exactly as the sender posted it.
-	Message []byte
+	// Message is the XÖV message exactly as the sender posted it; stream it
+	// with Message.Open.
+	Message Content
 	// Facts the gateway identified (standard, version, message type, author, reader, …).
 	Standard, Version, Namespace, MessageType string
 	Author, Reader, NachrichtenUUID           string

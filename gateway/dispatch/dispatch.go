@@ -64,6 +64,9 @@ type Dispatcher struct {
 	cancel  context.CancelFunc
 	ccs     []jetstream.ConsumeContext
 	advice  jetstream.ConsumeContext
+	// stopping is closed when Stop begins: messages fetched but not yet
+	// started are handed back instead of delivered.
+	stopping chan struct{}
 }
 
 // ConsumerName is the durable consumer of target.
@@ -130,6 +133,7 @@ const DefaultMaxAge = 168 * time.Hour
 // dead letters.
 func (d *Dispatcher) Start(ctx context.Context) error {
 	ctx, d.cancel = context.WithCancel(context.Background())
+	d.stopping = make(chan struct{})
 	for i := range d.targets {
 		d.targets[i] = d.targets[i].withDefaults()
 	}
@@ -147,10 +151,15 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 		sem := make(chan struct{}, t.Concurrency)
 		t := t
 		cc, err := c.Consume(func(m jetstream.Msg) {
-			sem <- struct{}{}
+			select {
+			case sem <- struct{}{}:
+			case <-d.stopping:
+				d.handBack(m)
+				return
+			}
 			if !d.begin() {
 				<-sem
-				_ = m.Nak() // shutting down: another replica (or the restart) delivers it
+				d.handBack(m) // shutting down: another replica (or the restart) delivers it
 				return
 			}
 			go func() {
@@ -177,13 +186,24 @@ func (d *Dispatcher) begin() bool {
 	return true
 }
 
-// Stop stops fetching, waits for deliveries in flight (up to ctx) and closes adapters.
+// Stop stops fetching, hands back what was fetched but not started, waits
+// for deliveries in flight (up to ctx) and closes adapters.
 func (d *Dispatcher) Stop(ctx context.Context) {
 	d.mu.Lock()
+	already := d.stopped
 	d.stopped = true
 	d.mu.Unlock()
+	if d.stopping != nil && !already {
+		close(d.stopping)
+	}
 	for _, cc := range d.ccs {
-		cc.Stop()
+		cc.Drain()
+	}
+	for _, cc := range d.ccs {
+		select {
+		case <-cc.Closed():
+		case <-ctx.Done():
+		}
 	}
 	if d.advice != nil {
 		d.advice.Stop()
@@ -202,6 +222,22 @@ func (d *Dispatcher) Stop(ctx context.Context) {
 		if t.Adapter != nil {
 			_ = t.Adapter.Close()
 		}
+	}
+}
+
+// handBackDelay is how soon a message handed back at shutdown is due again.
+// A plain Nak would be forgotten by a server stopping with us (the embedded
+// one); a Nak with a delay is stored in the consumer's state. The delay is
+// long enough that the message does not come back to this draining
+// subscription.
+const handBackDelay = time.Second
+
+// handBack returns a message that was fetched but not started to JetStream,
+// so that it does not wait out its AckWait after a restart or on another
+// replica. JetStream counts it as delivered once.
+func (d *Dispatcher) handBack(m jetstream.Msg) {
+	if err := m.NakWithDelay(handBackDelay); err != nil {
+		d.log.Warn("could not hand back an undelivered message; it is redelivered after ack_wait", zap.Error(err))
 	}
 }
 
@@ -242,7 +278,10 @@ func (d *Dispatcher) handle(ctx context.Context, t Target, m jetstream.Msg) {
 	switch {
 	case err == nil:
 		d.observe(t, "success", elapsed)
-		d.event(rec.ID, store.Event{Type: store.EventDelivered, Target: t.Name, Adapter: t.Type, Attempt: attempt}, log)
+		if !d.event(rec.ID, store.Event{Type: store.EventDelivered, Target: t.Name, Adapter: t.Type, Attempt: attempt}, log) {
+			d.unrecorded(t, m, attempt, log)
+			return
+		}
 		if err := m.DoubleAck(ctx); err != nil {
 			log.Warn("ack after delivery failed; the message may be delivered again", zap.Error(err))
 		}
@@ -289,12 +328,8 @@ func (d *Dispatcher) deadLetter(t Target, m jetstream.Msg, sm *store.SubmissionM
 }
 
 func (d *Dispatcher) deliver(ctx context.Context, t Target, m jetstream.Msg, rec store.Record, attempt int) error {
-	msg, err := d.st.Message(ctx, m.Headers(), m.Data())
-	if err != nil {
-		return fmt.Errorf("load message: %w", err)
-	}
 	del := &delivery.Delivery{
-		SubmissionID: rec.ID, Attempt: attempt, Target: t.Name, Message: msg,
+		SubmissionID: rec.ID, Attempt: attempt, Target: t.Name, Message: d.message(m, rec),
 		Standard: rec.Standard, Version: rec.Version, Namespace: rec.Namespace, MessageType: rec.MessageType,
 		Author: rec.Author, Reader: rec.Reader, NachrichtenUUID: rec.NachrichtenUUID,
 		Service: rec.Service, Sender: rec.Sender, Test: rec.Test, ReceivedAt: rec.ReceivedAt,
@@ -309,12 +344,45 @@ func (d *Dispatcher) deliver(ctx context.Context, t Target, m jetstream.Msg, rec
 	return t.Adapter.Deliver(ctx, del)
 }
 
-func (d *Dispatcher) event(id string, e store.Event, log *zap.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+// message is the content of m's message, streamed from the submission
+// message or the object store and checked against the record's size and
+// digest when read.
+func (d *Dispatcher) message(m jetstream.Msg, rec store.Record) delivery.Content {
+	h, data := m.Headers(), m.Data()
+	if h.Get(store.HdrPayloadObject) == "" && rec.MessageSHA256 == "" {
+		return delivery.BytesContent(data)
+	}
+	return delivery.NewContent(rec.MessageSize, rec.MessageSHA256, func(ctx context.Context) (io.ReadCloser, error) {
+		rc, err := d.st.OpenMessage(ctx, h, data)
+		if err != nil {
+			return nil, fmt.Errorf("load message: %w", err)
+		}
+		return rc, nil
+	})
+}
+
+// eventTimeout bounds how long an outcome's event is retried, e.g. while a
+// cluster elects a new stream leader.
+const eventTimeout = 30 * time.Second
+
+// event records e in the log of submission id and reports whether it was stored.
+func (d *Dispatcher) event(id string, e store.Event, log *zap.Logger) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), eventTimeout)
 	defer cancel()
 	if err := d.st.Append(ctx, id, e); err != nil {
 		log.Error("could not record event", zap.String("event", e.Type), zap.Error(err))
+		return false
 	}
+	return true
+}
+
+// unrecorded handles an outcome whose event could not be stored: acknowledging
+// it would leave the submission's status wrong for good, so the delivery is
+// repeated later (adapters are idempotent) and its outcome recorded then.
+func (d *Dispatcher) unrecorded(t Target, m jetstream.Msg, attempt int, log *zap.Logger) {
+	delay := Backoff(attempt, t.RetryInitial, t.RetryMax)
+	_ = m.NakWithDelay(delay)
+	log.Warn("outcome not recorded; the delivery is repeated", zap.Duration("retry_in", delay))
 }
 
 func (d *Dispatcher) observe(t Target, result string, el time.Duration) {

@@ -39,7 +39,11 @@ func (f *flaky) Deliver(_ context.Context, d *delivery.Delivery) error {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.got[d.SubmissionID] = d.Message
+	msg, err := d.Message.ReadAll(context.Background())
+	if err != nil {
+		return err
+	}
+	f.got[d.SubmissionID] = msg
 	return nil
 }
 

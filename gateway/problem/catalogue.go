@@ -37,7 +37,7 @@ var (
 	MethodNotAllowed = Type{"method-not-allowed", http.StatusMethodNotAllowed, "Method not allowed",
 		"The endpoint does not support this HTTP method."}
 	Unavailable = Type{"unavailable", http.StatusServiceUnavailable, "Temporarily unavailable",
-		"The gateway cannot store the submission right now (JetStream unavailable or shutting down). Nothing was stored; retry after `Retry-After` seconds with the same Idempotency-Key."}
+		"The gateway cannot store the submission right now (JetStream unavailable, its limits reached, or the gateway shutting down). The submission was not accepted; retry after `Retry-After` seconds with the same Idempotency-Key."}
 	Internal = Type{"internal-error", http.StatusInternalServerError, "Internal error",
 		"An unexpected error. The `request_id` identifies the log lines for the operator."}
 )

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"io"
 	"fmt"
 	"testing"
 
@@ -53,7 +54,9 @@ func TestDeadLetterOncePerDelivery(t *testing.T) {
 	e, err := s.Get(ctx, "d1")
 	require.NoError(t, err)
 	assert.Equal(t, dl.QueuedAt.UnixNano(), e.QueuedAt.UnixNano(), "a replay keeps the first queueing time")
-	got, err := s.Message(ctx, again.Header, again.Data)
+	rc, err := s.OpenMessage(ctx, again.Header, again.Data)
+	require.NoError(t, err)
+	got, err := io.ReadAll(rc)
 	require.NoError(t, err)
 	assert.Equal(t, []byte("<a/>"), got)
 	created, err = s.PutDeadLetter(ctx, again, &DeadLetter{Reason: ReasonExhausted, Attempts: 3})

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 )
 
 // Event types in a submission's log. received, validated, routed and queued are
@@ -42,7 +44,11 @@ type Event struct {
 	Detail  string    `json:"detail,omitempty"`
 }
 
-// Append adds an event to the log of submission id and waits until JetStream stored it.
+// Append adds an event to the log of submission id and waits until JetStream
+// stored it. While JetStream cannot store (a lost connection, a cluster
+// electing a stream leader) it retries until ctx ends; the retries carry one
+// message id, so that an event stored by an attempt whose answer was lost is
+// not stored twice.
 func (s *Store) Append(ctx context.Context, id string, e Event) error {
 	return s.AppendOnce(ctx, id, "", e)
 }
@@ -58,14 +64,30 @@ func (s *Store) AppendOnce(ctx context.Context, id, msgID string, e Event) error
 	if err != nil {
 		return err
 	}
-	var opts []jetstream.PublishOpt
-	if msgID != "" {
-		opts = append(opts, jetstream.WithMsgID(msgID))
+	msg := nats.NewMsg(EventsPrefix + id)
+	msg.Data = b
+	// One message id for every retry: an event stored by an attempt whose
+	// answer was lost is not stored twice. A caller's msgID also makes the
+	// event unique across replicas and repeated operations.
+	if msgID == "" {
+		msgID = "e:" + nuid.Next()
 	}
-	if _, err := s.js.Publish(ctx, EventsPrefix+id, b, opts...); err != nil {
-		return fmt.Errorf("%w: append event: %v", ErrUnavailable, err)
+	msg.Header.Set(jetstream.MsgIDHeader, msgID)
+	wait := 100 * time.Millisecond
+	for {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := s.js.PublishMsg(actx, msg)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: append event: %v", ErrUnavailable, err)
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
 	}
-	return nil
 }
 
 // Events returns the log of submission e: the intake events from its record
@@ -81,7 +103,7 @@ func (s *Store) Events(ctx context.Context, e *Entry) ([]Event, error) {
 	subj := EventsPrefix + r.ID
 	var seq uint64 = 1
 	for {
-		m, err := s.events.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subj))
+		m, err := s.getMsg(ctx, s.events, msgGet{Seq: seq, NextFor: subj})
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			return out, nil
 		}

@@ -127,12 +127,18 @@ func (s *Store) Put(ctx context.Context, sub *Submission) (*Stored, error) {
 
 	ack, err := s.js.PublishMsg(ctx, msg)
 	if err != nil {
-		s.deleteObjects(objects)
+		// After a timeout or a lost connection the submission may have been
+		// stored all the same; its objects must then stay, or it would be
+		// half-stored. Objects of a submission that never came to be expire
+		// with the bucket's TTL.
+		if notStored(err) {
+			s.deleteObjects(objects)
+		}
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	if ack.Duplicate {
 		s.deleteObjects(objects)
-		first, err := s.subs.GetMsg(ctx, ack.Sequence)
+		first, err := s.getMsg(ctx, s.subs, msgGet{Seq: ack.Sequence})
 		if err != nil {
 			return nil, fmt.Errorf("%w: load original of duplicate: %v", ErrUnavailable, err)
 		}
@@ -149,9 +155,26 @@ func (s *Store) Put(ctx context.Context, sub *Submission) (*Stored, error) {
 }
 
 func (s *Store) deleteObjects(names []string) {
-	for _, n := range names {
-		_ = s.payloads.Delete(context.Background(), n)
+	if len(names) == 0 {
+		return
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, n := range names {
+		_ = s.payloads.Delete(ctx, n)
+	}
+}
+
+// notStored reports whether a failed publish certainly stored nothing:
+// JetStream refused it (limits, no stream) or it never left the client.
+func notStored(err error) bool {
+	var api *jetstream.APIError
+	return errors.As(err, &api) ||
+		errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.Is(err, nats.ErrReconnectBufExceeded) ||
+		errors.Is(err, nats.ErrConnectionClosed) ||
+		errors.Is(err, nats.ErrConnectionDraining) ||
+		errors.Is(err, nats.ErrInvalidConnection)
 }
 
 func decodeRecord(h nats.Header) (Record, error) {
@@ -182,7 +205,7 @@ func (s *Store) Get(ctx context.Context, id string) (*Entry, error) {
 	if !validToken(id) {
 		return nil, ErrNotFound
 	}
-	m, err := s.subs.GetLastMsgForSubject(ctx, SubmissionsPrefix+id+".*")
+	m, err := s.getMsg(ctx, s.subs, msgGet{LastFor: SubmissionsPrefix + id + ".*"})
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		dl, err := s.DeadLetter(ctx, id)
 		if errors.Is(err, ErrNotFound) {
@@ -229,29 +252,32 @@ func (s *Store) Load(ctx context.Context, id string) (*Entry, []byte, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	msg, err := s.Message(ctx, m.Header, m.Data)
+	rc, err := s.OpenMessage(ctx, m.Header, m.Data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: load message: %v", ErrUnavailable, err)
+	}
+	defer rc.Close()
+	msg, err := io.ReadAll(rc)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: load message: %v", ErrUnavailable, err)
 	}
 	return &Entry{Record: r, QueuedAt: m.Time, Sequence: m.Sequence}, msg, nil
 }
 
-// Message returns the message bytes of a submission message (inline or from the object store).
-func (s *Store) Message(ctx context.Context, h nats.Header, data []byte) ([]byte, error) {
-	name := h.Get(HdrPayloadObject)
-	if name == "" {
-		return data, nil
+// OpenMessage opens the message of a submission message: the body itself,
+// or the object it references.
+func (s *Store) OpenMessage(ctx context.Context, h nats.Header, data []byte) (io.ReadCloser, error) {
+	if name := h.Get(HdrPayloadObject); name != "" {
+		return s.OpenObject(ctx, name)
 	}
-	return s.payloads.GetBytes(ctx, name)
+	return io.NopCloser(bytes.NewReader(data)), nil
 }
 
-// OpenObject opens a stored payload object (attachment or large message).
+// OpenObject opens a stored payload object (attachment or large message) for
+// streaming; the reader fails at the end if the content does not match the
+// object's digest.
 func (s *Store) OpenObject(ctx context.Context, name string) (io.ReadCloser, error) {
-	b, err := s.payloads.GetBytes(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	return io.NopCloser(bytes.NewReader(b)), nil
+	return s.payloads.Get(ctx, name)
 }
 
 // validToken reports whether id can stand in a subject without changing its meaning.

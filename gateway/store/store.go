@@ -24,6 +24,7 @@ package store
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"os"
@@ -34,6 +35,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
 )
 
 // Names of the NATS contract.
@@ -87,8 +89,12 @@ type Options struct {
 	// Listen, if set, lets the embedded server accept clients on this address
 	// (vendor adapters); empty means in-process connections only.
 	Listen string
-	// URL of an external NATS server when not embedded.
+	// URL of the external NATS servers (comma-separated) when not embedded.
 	URL string
+	// CredsFile, User and Password, and TLS authenticate to the external servers.
+	CredsFile      string
+	User, Password string
+	TLS            *tls.Config
 	// SyncAlways makes the embedded server fsync every write before acknowledging it.
 	SyncAlways      bool
 	Replicas        int
@@ -96,6 +102,8 @@ type Options struct {
 	// EventRetention is the maximum age of the events stream (event logs
 	// and the records of purged submissions).
 	EventRetention time.Duration
+	// Log receives connection events; nil logs nothing.
+	Log *zap.Logger
 }
 
 // Store is the gateway's handle on JetStream.
@@ -108,6 +116,7 @@ type Store struct {
 	dead     jetstream.Stream
 	payloads jetstream.ObjectStore
 	opts     Options
+	log      *zap.Logger
 	// InlineLimit is the largest message kept in the submission message itself;
 	// larger ones go to the object store.
 	InlineLimit int
@@ -121,15 +130,18 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if o.DuplicateWindow <= 0 {
 		o.DuplicateWindow = 24 * time.Hour
 	}
-	s := &Store{opts: o}
+	s := &Store{opts: o, log: o.Log}
+	if s.log == nil {
+		s.log = zap.NewNop()
+	}
 	var err error
 	if o.Embedded {
 		if s.srv, err = startEmbedded(o); err != nil {
 			return nil, err
 		}
-		s.nc, err = nats.Connect("", nats.InProcessServer(s.srv), nats.Name("drehscheibe"), nats.MaxReconnects(-1))
+		s.nc, err = nats.Connect("", append(o.connectOptions(s.log), nats.InProcessServer(s.srv))...)
 	} else {
-		s.nc, err = nats.Connect(o.URL, nats.Name("drehscheibe"), nats.MaxReconnects(-1))
+		s.nc, err = nats.Connect(o.URL, o.connectOptions(s.log)...)
 	}
 	if err != nil {
 		s.Close()
@@ -139,7 +151,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
-	if err := s.ensure(ctx); err != nil {
+	if err := s.ensureRetrying(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -257,6 +269,10 @@ func (s *Store) Ready(ctx context.Context) error {
 	if s.nc == nil || !s.nc.IsConnected() {
 		return errors.New("nats not connected")
 	}
+	// A probe must answer before its own timeout, also when the server went
+	// away and the client has not noticed yet.
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
 	for _, name := range []string{SubmissionsStream, EventsStream, DeadLettersStream} {
 		if _, err := s.js.Stream(ctx, name); err != nil {
 			return fmt.Errorf("stream %s: %w", name, err)
@@ -286,10 +302,13 @@ func (s *Store) ClientURL() string {
 	return s.srv.ClientURL()
 }
 
-// Close drains the connection and shuts the embedded server down.
+// Close flushes what was published (acknowledgements included), closes the
+// connection and shuts the embedded server down.
 func (s *Store) Close() {
 	if s.nc != nil {
-		_ = s.nc.Drain()
+		if s.nc.IsConnected() {
+			_ = s.nc.FlushTimeout(2 * time.Second)
+		}
 		s.nc.Close()
 	}
 	if s.srv != nil {

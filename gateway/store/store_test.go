@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -94,9 +95,12 @@ func TestLargeMessageAndAttachmentsGoToObjectStore(t *testing.T) {
 	m, err := s.subs.GetLastMsgForSubject(ctx, Subject("id-big", "fv"))
 	require.NoError(t, err)
 	assert.Empty(t, m.Data, "the message travels as a reference")
-	got, err := s.Message(ctx, m.Header, m.Data)
+	mrc, err := s.OpenMessage(ctx, m.Header, m.Data)
+	require.NoError(t, err)
+	got, err := io.ReadAll(mrc)
 	require.NoError(t, err)
 	assert.Equal(t, big, got)
+	require.NoError(t, mrc.Close())
 
 	e, err := s.Get(ctx, "id-big")
 	require.NoError(t, err)
@@ -113,4 +117,30 @@ func TestSyncAlwaysReachesTheEmbeddedServer(t *testing.T) {
 		assert.Equal(t, sync, s.srv.JetStreamConfig().SyncAlways, "fsync before ack must follow the config")
 		s.Close()
 	}
+}
+
+// TestLeaderGetMatchesDirectGet checks the read that replicated stores fall
+// back to when a follower does not know a message yet.
+func TestLeaderGetMatchesDirectGet(t *testing.T) {
+	s := open(t, t.TempDir())
+	defer s.Close()
+	ctx := context.Background()
+	_, err := s.Put(ctx, &Submission{Record: record("id-lead"), Message: []byte("<lead/>")})
+	require.NoError(t, err)
+	require.NoError(t, s.Append(ctx, "id-lead", Event{Type: EventDelivered, Target: "fv", Attempt: 1}))
+
+	direct, err := s.subs.GetLastMsgForSubject(ctx, SubmissionsPrefix+"id-lead.*")
+	require.NoError(t, err)
+	lead, err := s.leaderGetMsg(ctx, SubmissionsStream, msgGet{LastFor: SubmissionsPrefix + "id-lead.*"})
+	require.NoError(t, err)
+	assert.Equal(t, direct.Sequence, lead.Sequence)
+	assert.Equal(t, direct.Subject, lead.Subject)
+	assert.Equal(t, direct.Data, lead.Data)
+	assert.Equal(t, direct.Header.Get(HdrRecord), lead.Header.Get(HdrRecord))
+
+	ev, err := s.leaderGetMsg(ctx, EventsStream, msgGet{Seq: 1, NextFor: EventsPrefix + "id-lead"})
+	require.NoError(t, err)
+	assert.Contains(t, string(ev.Data), EventDelivered)
+	_, err = s.leaderGetMsg(ctx, EventsStream, msgGet{Seq: ev.Sequence + 1, NextFor: EventsPrefix + "id-lead"})
+	assert.ErrorIs(t, err, jetstream.ErrMsgNotFound)
 }

@@ -40,7 +40,7 @@ func (b *boxAdapter) Deliver(ctx context.Context, d *delivery.Delivery) error {
 	}
 	entry := boxEntry{
 		Submission: d.SubmissionID, Reader: d.Reader, Target: b.target, Delivered: time.Now().UTC(),
-		Size: int64(len(d.Message)), Scenario: firstNonEmpty(d.Service, d.Namespace),
+		Size: d.Message.Size, Scenario: firstNonEmpty(d.Service, d.Namespace),
 		MessageID: "urn:de:xta:messageid:" + b.s.cfg.InstanceID + ":" + d.SubmissionID,
 	}
 	var info xtaInfo
