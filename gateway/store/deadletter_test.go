@@ -2,8 +2,8 @@ package store
 
 import (
 	"context"
-	"io"
 	"fmt"
+	"io"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
