@@ -128,7 +128,8 @@ func TestLibraryCopies(t *testing.T) {
 	}
 }
 
-// TestLoadTime reports how long compiling all of ../shared/xoev takes.
+// TestLoadTime reports how long compiling all of ../shared/xoev takes. It
+// asserts no time (shared machines are noisy); docs/benchmarks.md has figures.
 func TestLoadTime(t *testing.T) {
 	dir := sharedDir(t, "xoev")
 	start := time.Now()
@@ -139,8 +140,8 @@ func TestLoadTime(t *testing.T) {
 	defer c.Close()
 	d := time.Since(start)
 	t.Logf("Load(%s): %d namespaces, %d compiled, in %v", dir, len(c.Packages()), len(c.known), d)
-	if d > 10*time.Second {
-		t.Errorf("Load took %v", d)
+	if len(c.known) == 0 {
+		t.Error("nothing compiled")
 	}
 }
 
