@@ -65,6 +65,13 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (g *Gateway, 
 		return nil, fmt.Errorf("schemas: %w", err)
 	}
 	log.Info("schemas compiled", zap.Int("namespaces", len(g.Catalog.Packages())), zap.Duration("took", time.Since(start)))
+	l := cfg.Limits
+	if err = g.Catalog.SetLimits(schemas.Limits{
+		MaxDepth: l.MaxXMLDepth, MaxAttributes: l.MaxXMLAttributes,
+		MaxAttributeBytes: int(l.MaxXMLAttributeBytes), MaxNamespaces: l.MaxXMLNamespaces,
+	}); err != nil {
+		return nil, fmt.Errorf("limits: %w", err)
+	}
 
 	router, err := routing.New(cfg.Routes, cfg.Targets)
 	if err != nil {
@@ -107,8 +114,9 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (g *Gateway, 
 	apiSrv := &api.Server{
 		Pipeline: &intake.Pipeline{Catalog: g.Catalog, Router: router, Store: g.Store, Obs: g.Metrics},
 		Store:    g.Store, Metrics: g.Metrics, Log: log, Senders: senders, PublicURL: cfg.Server.PublicURL,
-		Limits: api.Limits{MaxBodyBytes: int64(cfg.Server.MaxBodyBytes), MaxAttachments: cfg.Server.MaxAttachments},
-		Ready:  g.Ready,
+		Limits: api.Limits{MaxBodyBytes: int64(cfg.Server.MaxBodyBytes), MaxAttachments: cfg.Server.MaxAttachments,
+			MaxAttachmentBytes: int64(cfg.Server.MaxAttachmentBytes)},
+		Ready: g.Ready,
 	}
 	g.http = &http.Server{
 		Handler:           apiSrv.Handler(),

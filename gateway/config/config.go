@@ -38,6 +38,7 @@ type Config struct {
 	Server  Server   `yaml:"server"`
 	NATS    NATS     `yaml:"nats"`
 	Schemas Schemas  `yaml:"schemas"`
+	Limits  Limits   `yaml:"limits"`
 	Log     Log      `yaml:"log"`
 	Senders []Sender `yaml:"senders"`
 	Targets []Target `yaml:"targets"`
@@ -66,8 +67,27 @@ type Server struct {
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	// MaxBodyBytes limits the size of one request body, attachments included.
 	MaxBodyBytes ByteSize `yaml:"max_body_bytes"`
-	// MaxAttachments limits the number of attachments of one submission.
+	// MaxAttachments limits the number of attachments of one submission;
+	// 0 allows none.
 	MaxAttachments int `yaml:"max_attachments"`
+	// MaxAttachmentBytes limits the size of one attachment.
+	MaxAttachmentBytes ByteSize `yaml:"max_attachment_bytes"`
+}
+
+// Limits bound what the XML parser reads from one message, whichever edge
+// it came through. Each stops documents whose parsing costs far more than
+// their size suggests; the defaults lie far above what real XÖV messages
+// need (docs/security.md).
+type Limits struct {
+	// MaxXMLDepth is the deepest element nesting.
+	MaxXMLDepth int `yaml:"max_xml_depth"`
+	// MaxXMLAttributes is the most attributes one element may carry,
+	// namespace declarations included.
+	MaxXMLAttributes int `yaml:"max_xml_attributes"`
+	// MaxXMLAttributeBytes is the longest attribute value as written.
+	MaxXMLAttributeBytes ByteSize `yaml:"max_xml_attribute_bytes"`
+	// MaxXMLNamespaces is the most namespace declarations in scope at once.
+	MaxXMLNamespaces int `yaml:"max_xml_namespaces"`
 }
 
 // NATS configures the message store: an embedded NATS server with JetStream
@@ -189,14 +209,21 @@ type Match struct {
 func Default() *Config {
 	return &Config{
 		Server: Server{
-			Listen:            "127.0.0.1:8080",
-			ReadHeaderTimeout: 10 * time.Second,
-			ReadTimeout:       60 * time.Second,
-			WriteTimeout:      60 * time.Second,
-			IdleTimeout:       120 * time.Second,
-			ShutdownTimeout:   20 * time.Second,
-			MaxBodyBytes:      16 * MiB,
-			MaxAttachments:    32,
+			Listen:             "127.0.0.1:8080",
+			ReadHeaderTimeout:  10 * time.Second,
+			ReadTimeout:        60 * time.Second,
+			WriteTimeout:       60 * time.Second,
+			IdleTimeout:        120 * time.Second,
+			ShutdownTimeout:    20 * time.Second,
+			MaxBodyBytes:       16 * MiB,
+			MaxAttachments:     32,
+			MaxAttachmentBytes: 16 * MiB,
+		},
+		Limits: Limits{
+			MaxXMLDepth:          256,
+			MaxXMLAttributes:     128,
+			MaxXMLAttributeBytes: 64 * KiB,
+			MaxXMLNamespaces:     128,
 		},
 		NATS: NATS{
 			Embedded:        true,

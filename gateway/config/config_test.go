@@ -42,7 +42,7 @@ targets:
 		t.Fatal(err)
 	}
 	want := Default()
-	if !reflect.DeepEqual(c.Server, want.Server) || !reflect.DeepEqual(c.NATS, want.NATS) || c.Log != want.Log {
+	if !reflect.DeepEqual(c.Server, want.Server) || !reflect.DeepEqual(c.NATS, want.NATS) || c.Log != want.Log || c.Limits != want.Limits {
 		t.Errorf("defaults not applied:\n got %+v %+v %+v\nwant %+v %+v %+v", c.Server, c.NATS, c.Log, want.Server, want.NATS, want.Log)
 	}
 	if c.Server.Listen != "127.0.0.1:8080" || c.Server.MaxBodyBytes != 16<<20 || c.Server.MaxAttachments != 32 ||
@@ -157,8 +157,8 @@ func TestEnvVars(t *testing.T) {
 			}
 		}
 	}
-	if len(got) != 19 {
-		t.Errorf("EnvVars has %d variables, want 19 (9 server, 8 nats, 1 schemas, 1 log); update the count when adding keys", len(got))
+	if len(got) != 24 {
+		t.Errorf("EnvVars has %d variables, want 24 (10 server, 8 nats, 1 schemas, 4 limits, 1 log); update the count when adding keys", len(got))
 	}
 }
 
@@ -168,7 +168,7 @@ func TestUnknownKeysFailWithLine(t *testing.T) {
 		name, yaml, want string
 	}{
 		{"top level", "schemas: {dirs: [" + dir + "]}\nroute: []\n", `line 2: route: unknown key (did you mean "routes"?)`},
-		{"top level far off", "schemas: {dirs: [" + dir + "]}\nrouting: []\n", `line 2: routing: unknown key; the top level takes: log, nats, routes, schemas, senders, server, targets`},
+		{"top level far off", "schemas: {dirs: [" + dir + "]}\nrouting: []\n", `line 2: routing: unknown key; the top level takes: limits, log, nats, routes, schemas, senders, server, targets`},
 		{"nested", "schemas: {dirs: [" + dir + "]}\nserver:\n  lisen: :80\n", `line 3: server.lisen: unknown key (did you mean "listen"?)`},
 		{"far off", "schemas: {dirs: [" + dir + "]}\nnats:\n  cluster: x\n", `line 3: nats.cluster: unknown key; nats takes: data_dir, duplicate_window, embedded`},
 		{"in a list entry", "schemas: {dirs: [" + dir + "]}\ntargets:\n  - name: a\n    type: filedrop\n  - name: b\n    type: filedrop\n    retries: 3\n", `line 7: targets[1].retries: unknown key`},
@@ -229,6 +229,12 @@ func TestValidationErrorsNameKeys(t *testing.T) {
 		{"timeout", base + "server: {write_timeout: 0s}\n", `line 2: server.write_timeout: must be positive`},
 		{"body", base + "server: {max_body_bytes: 0}\n", `server.max_body_bytes: must be positive`},
 		{"attachments", base + "server: {max_attachments: -1}\n", `server.max_attachments: must not be negative`},
+		{"attachment bytes", base + "server: {max_attachment_bytes: 0}\n", `line 2: server.max_attachment_bytes: must be positive`},
+		{"xml depth", base + "limits: {max_xml_depth: 0}\n", `line 2: limits.max_xml_depth: must be between 1 and 100000, got 0`},
+		{"xml depth too deep", base + "limits: {max_xml_depth: 1000000}\n", `limits.max_xml_depth: must be between 1 and 100000, got 1000000`},
+		{"xml attributes", base + "limits: {max_xml_attributes: -3}\n", `limits.max_xml_attributes: must be at least 1, got -3`},
+		{"xml attribute bytes", base + "limits: {max_xml_attribute_bytes: 0}\n", `limits.max_xml_attribute_bytes: must be between 1 and 1GiB`},
+		{"xml namespaces", base + "limits: {max_xml_namespaces: 0}\n", `limits.max_xml_namespaces: must be at least 1, got 0`},
 		{"nats url while embedded", base + "nats: {url: 'nats://x:4222'}\n", `nats.url: is set, but nats.embedded is true`},
 		{"nats url required", base + "nats: {embedded: false}\n", `nats.url: required when nats.embedded is false`},
 		{"nats url scheme", base + "nats: {embedded: false, url: 'http://x:4222'}\n", `nats.url: "http://x:4222" is not a NATS URL`},

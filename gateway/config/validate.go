@@ -134,6 +134,7 @@ func (c *Config) Validate() error {
 	c.validateServer(p)
 	c.validateNATS(p)
 	c.validateSchemas(p)
+	c.validateLimits(p)
 	if !slices.Contains(logLevels, c.Log.Level) {
 		p.add("log.level", "%q is not a level; use one of %s", c.Log.Level, strings.Join(logLevels, ", "))
 	}
@@ -174,6 +175,29 @@ func (c *Config) validateServer(p *problems) {
 	}
 	if s.MaxAttachments < 0 {
 		p.add("server.max_attachments", "must not be negative")
+	}
+	if s.MaxAttachmentBytes <= 0 {
+		p.add("server.max_attachment_bytes", "must be positive, e.g. \"16MiB\"")
+	}
+}
+
+// maxXMLDepth bounds limits.max_xml_depth; schemas.Catalog.SetLimits
+// refuses more.
+const maxXMLDepth = 100000
+
+func (c *Config) validateLimits(p *problems) {
+	l := c.Limits
+	if l.MaxXMLDepth < 1 || l.MaxXMLDepth > maxXMLDepth {
+		p.add("limits.max_xml_depth", "must be between 1 and %d, got %d", maxXMLDepth, l.MaxXMLDepth)
+	}
+	if l.MaxXMLAttributes < 1 {
+		p.add("limits.max_xml_attributes", "must be at least 1, got %d", l.MaxXMLAttributes)
+	}
+	if l.MaxXMLAttributeBytes < 1 || l.MaxXMLAttributeBytes > GiB {
+		p.add("limits.max_xml_attribute_bytes", "must be between 1 and 1GiB, e.g. \"64KiB\"")
+	}
+	if l.MaxXMLNamespaces < 1 {
+		p.add("limits.max_xml_namespaces", "must be at least 1, got %d", l.MaxXMLNamespaces)
 	}
 }
 
