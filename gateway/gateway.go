@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/drehscheibe/drehscheibe/gateway/api"
+	"github.com/drehscheibe/drehscheibe/gateway/certs"
 	"github.com/drehscheibe/drehscheibe/gateway/config"
 	"github.com/drehscheibe/drehscheibe/gateway/delivery"
 	"github.com/drehscheibe/drehscheibe/gateway/dispatch"
@@ -37,6 +38,7 @@ type Gateway struct {
 	Metrics  *metrics.Metrics
 	disp     *dispatch.Dispatcher
 	http     *http.Server
+	certs    *certs.Store // nil without TLS
 	ln       net.Listener
 	stopPoll context.CancelFunc
 }
@@ -118,6 +120,12 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (g *Gateway, 
 			MaxAttachmentBytes: int64(cfg.Server.MaxAttachmentBytes)},
 		Ready: g.Ready,
 	}
+	if t := cfg.Server.TLS; t.CertFile != "" {
+		if g.certs, err = certs.Load(certs.Files{Cert: t.CertFile, Key: t.KeyFile, ClientCA: t.ClientCAFile}); err != nil {
+			return nil, fmt.Errorf("server.tls: %w", err)
+		}
+		log.Info("tls certificate loaded", zap.String("subject", g.certs.Leaf().Subject.String()), zap.Time("expires", g.certs.Expires()))
+	}
 	g.http = &http.Server{
 		Handler:           apiSrv.Handler(),
 		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
@@ -126,6 +134,9 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (g *Gateway, 
 		IdleTimeout:       cfg.Server.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          zap.NewStdLog(log.Named("http")),
+	}
+	if g.certs != nil {
+		g.http.TLSConfig = g.certs.TLSConfig()
 	}
 	if g.ln, err = net.Listen("tcp", cfg.Server.Listen); err != nil {
 		return nil, fmt.Errorf("server.listen: %w", err)
@@ -145,14 +156,35 @@ func (g *Gateway) Start(ctx context.Context) (<-chan error, error) {
 	g.stopPoll = cancel
 	go g.Metrics.PollQueueDepth(pctx, 5*time.Second, g.queueDepth)
 	errc := make(chan error, 1)
+	serve := g.http.Serve
+	if g.certs != nil {
+		serve = func(ln net.Listener) error { return g.http.ServeTLS(ln, "", "") }
+	}
 	go func() {
-		if err := g.http.Serve(g.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := serve(g.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- err
 		}
 		close(errc)
 	}()
 	g.log.Info("drehscheibe ready", zap.String("listen", g.Addr()))
 	return errc, nil
+}
+
+// ErrNoTLS is returned by ReloadTLS when the listener has no TLS configured.
+var ErrNoTLS = errors.New("server.tls is not configured; nothing to reload")
+
+// ReloadTLS reads the certificate files of server.tls again: new handshakes
+// get the new certificate, open connections keep theirs. If the files cannot
+// be read, the certificate in use stays and the error says why.
+func (g *Gateway) ReloadTLS() error {
+	if g.certs == nil {
+		return ErrNoTLS
+	}
+	if err := g.certs.Reload(); err != nil {
+		return fmt.Errorf("server.tls: %w", err)
+	}
+	g.log.Info("tls certificate reloaded", zap.String("subject", g.certs.Leaf().Subject.String()), zap.Time("expires", g.certs.Expires()))
+	return nil
 }
 
 // Ready reports whether the gateway can accept submissions.

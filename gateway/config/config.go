@@ -72,6 +72,23 @@ type Server struct {
 	MaxAttachments int `yaml:"max_attachments"`
 	// MaxAttachmentBytes limits the size of one attachment.
 	MaxAttachmentBytes ByteSize `yaml:"max_attachment_bytes"`
+	// TLS, when CertFile is set, makes the listener speak HTTPS only.
+	TLS TLS `yaml:"tls"`
+}
+
+// TLS configures HTTPS for the REST listener: TLS 1.2 and 1.3 with modern
+// cipher suites. The files are read at start and again on SIGHUP; a
+// handshake after the reload gets the new certificate, open connections
+// keep theirs.
+type TLS struct {
+	// CertFile holds the PEM certificate chain, leaf first.
+	CertFile string `yaml:"cert_file"`
+	// KeyFile holds the PEM private key of the certificate.
+	KeyFile string `yaml:"key_file"`
+	// ClientCAFile, if set, holds the PEM CA certificates that client
+	// certificates are verified against. A client need not present one;
+	// one it presents must verify.
+	ClientCAFile string `yaml:"client_ca_file"`
 }
 
 // Limits bound what the XML parser reads from one message, whichever edge

@@ -157,8 +157,8 @@ func TestEnvVars(t *testing.T) {
 			}
 		}
 	}
-	if len(got) != 24 {
-		t.Errorf("EnvVars has %d variables, want 24 (10 server, 8 nats, 1 schemas, 4 limits, 1 log); update the count when adding keys", len(got))
+	if len(got) != 27 {
+		t.Errorf("EnvVars has %d variables, want 27 (13 server, 8 nats, 1 schemas, 4 limits, 1 log); update the count when adding keys", len(got))
 	}
 }
 
@@ -230,6 +230,9 @@ func TestValidationErrorsNameKeys(t *testing.T) {
 		{"body", base + "server: {max_body_bytes: 0}\n", `server.max_body_bytes: must be positive`},
 		{"attachments", base + "server: {max_attachments: -1}\n", `server.max_attachments: must not be negative`},
 		{"attachment bytes", base + "server: {max_attachment_bytes: 0}\n", `line 2: server.max_attachment_bytes: must be positive`},
+		{"tls key missing", base + "server: {tls: {cert_file: config.go}}\n", `server.tls.key_file: required when server.tls.cert_file is set`},
+		{"tls cert missing", base + "server: {tls: {client_ca_file: config.go}}\n", `server.tls.cert_file: required when server.tls.key_file or server.tls.client_ca_file is set`},
+		{"tls no such file", base + "server: {tls: {cert_file: /nonexistent/tls.crt, key_file: /nonexistent/tls.key}}\n", `line 2: server.tls.cert_file: "/nonexistent/tls.crt": no such file`},
 		{"xml depth", base + "limits: {max_xml_depth: 0}\n", `line 2: limits.max_xml_depth: must be between 1 and 100000, got 0`},
 		{"xml depth too deep", base + "limits: {max_xml_depth: 1000000}\n", `limits.max_xml_depth: must be between 1 and 100000, got 1000000`},
 		{"xml attributes", base + "limits: {max_xml_attributes: -3}\n", `limits.max_xml_attributes: must be at least 1, got -3`},

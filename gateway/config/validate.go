@@ -179,6 +179,31 @@ func (c *Config) validateServer(p *problems) {
 	if s.MaxAttachmentBytes <= 0 {
 		p.add("server.max_attachment_bytes", "must be positive, e.g. \"16MiB\"")
 	}
+	c.validateTLS(p)
+}
+
+func (c *Config) validateTLS(p *problems) {
+	t := c.Server.TLS
+	switch {
+	case t.CertFile == "" && t.KeyFile == "" && t.ClientCAFile == "":
+		return
+	case t.CertFile == "":
+		p.add("server.tls.cert_file", "required when server.tls.key_file or server.tls.client_ca_file is set")
+	case t.KeyFile == "":
+		p.add("server.tls.key_file", "required when server.tls.cert_file is set")
+	}
+	for _, f := range []struct{ key, path string }{
+		{"server.tls.cert_file", t.CertFile}, {"server.tls.key_file", t.KeyFile}, {"server.tls.client_ca_file", t.ClientCAFile},
+	} {
+		if f.path == "" {
+			continue
+		}
+		if fi, err := os.Stat(f.path); err != nil {
+			p.add(f.key, "%q: no such file", f.path)
+		} else if fi.IsDir() {
+			p.add(f.key, "%q is a directory, not a PEM file", f.path)
+		}
+	}
 }
 
 // maxXMLDepth bounds limits.max_xml_depth; schemas.Catalog.SetLimits
