@@ -293,7 +293,7 @@ func HashAPIKey(key string) string {
 // its line. Absent options leave v unchanged, so an adapter can fill v with
 // its defaults first. DecodeOptions fits delivery.Factory's decode argument.
 func (t Target) DecodeOptions(v any) error {
-	d := &decoder{file: t.file}
+	d := newDecoder(t.file, nil, &t.Options)
 	if err := d.decodeInto(&t.Options, v, t.path()+".options"); err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -487,5 +488,24 @@ func TestHashAPIKey(t *testing.T) {
 	// printf %s demo-key-change-me | sha256sum
 	if got, want := HashAPIKey("demo-key-change-me"), "090d1548c9d65f413a1a2c828a0bee3a7ae02d2137caf51e6029e6c3cb1f1fa4"; got != want {
 		t.Errorf("HashAPIKey = %s, want %s", got, want)
+	}
+}
+
+// A YAML "billion laughs" — merge keys over anchors over anchors, hidden in
+// a target's options, which Parse keeps undecoded — is refused quickly
+// instead of being expanded to 10^9 values.
+func TestAliasBomb(t *testing.T) {
+	opts := "m0: &m0 {level: info}\n"
+	for i := 1; i <= 9; i++ {
+		opts += fmt.Sprintf("      m%d: &m%d {<<: [%s]}\n", i, i, strings.TrimSuffix(strings.Repeat(fmt.Sprintf("*m%d, ", i-1), 10), ", "))
+	}
+	doc := minimal(t) + "targets:\n  - name: fv\n    type: filedrop\n    options:\n      " + opts + "log: *m9\n"
+	start := time.Now()
+	_, err := Parse([]byte(doc), nil)
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %v", d)
+	}
+	if err == nil || !strings.Contains(err.Error(), "log: YAML aliases expand the configuration") {
+		t.Fatalf("error %v", err)
 	}
 }
