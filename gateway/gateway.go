@@ -49,6 +49,14 @@ func KnownTargetType(typ string) bool {
 	return ok || typ == ExternalType
 }
 
+// XMLLimits returns the validator's limits of the limits section.
+func XMLLimits(l config.Limits) schemas.Limits {
+	return schemas.Limits{
+		MaxDepth: l.MaxXMLDepth, MaxAttributes: l.MaxXMLAttributes,
+		MaxAttributeBytes: int(l.MaxXMLAttributeBytes), MaxNamespaces: l.MaxXMLNamespaces,
+	}
+}
+
 // New builds every part and binds the listener, but delivers and serves
 // nothing until Start. Everything it opened is closed again if it fails.
 func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (g *Gateway, err error) {
@@ -67,11 +75,7 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (g *Gateway, 
 		return nil, fmt.Errorf("schemas: %w", err)
 	}
 	log.Info("schemas compiled", zap.Int("namespaces", len(g.Catalog.Packages())), zap.Duration("took", time.Since(start)))
-	l := cfg.Limits
-	if err = g.Catalog.SetLimits(schemas.Limits{
-		MaxDepth: l.MaxXMLDepth, MaxAttributes: l.MaxXMLAttributes,
-		MaxAttributeBytes: int(l.MaxXMLAttributeBytes), MaxNamespaces: l.MaxXMLNamespaces,
-	}); err != nil {
+	if err = g.Catalog.SetLimits(XMLLimits(cfg.Limits)); err != nil {
 		return nil, fmt.Errorf("limits: %w", err)
 	}
 
