@@ -1,10 +1,11 @@
 package schemas
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"strings"
-	"unicode/utf8"
 )
 
 // scanner reads a document ahead of libxml2 and refuses what libxml2 must
@@ -23,7 +24,9 @@ import (
 // point, only never skip markup that libxml2 would parse.
 //
 // A scanner is fed the document in pieces (feed) and told when it ended
-// (end); each returns a report when the document is refused.
+// (end); each returns a report when the document is refused. The scanner
+// keeps no line and column, only the offset of the refusal; locate turns
+// that into a position, once.
 type scanner struct {
 	lim Limits
 
@@ -34,10 +37,9 @@ type scanner struct {
 	bomUnits int    // units of the byte order mark, skipped
 
 	state scanState
-	unit  int64 // units read so far, the byte order mark not counted
-	// line and col locate the next unit; col counts characters.
-	line, col int
-	prev      [2]uint16 // the last two units
+	unit  int64     // units read so far, the byte order mark not counted
+	prev  [2]uint16 // the last two units
+	at    int64     // the unit the refusal is about
 
 	// The XML declaration, collected while it is read.
 	decl   []byte
@@ -48,7 +50,7 @@ type scanner struct {
 	name     []byte // the first units of an attribute name
 	quote    uint16
 	valueLen int
-	valueAt  [2]int // line and column where the attribute value starts
+	valueAt  int64 // the unit where the attribute value starts
 	attrs    int
 	nsDecls  int
 
@@ -83,32 +85,45 @@ const (
 )
 
 func newScanner(l Limits) *scanner {
-	return &scanner{lim: l, line: 1, col: 1}
+	return &scanner{lim: l}
 }
 
 // scan checks a whole document in memory.
 func scan(doc []byte, l Limits) *Report {
 	s := newScanner(l)
-	if r := s.feed(doc); r != nil {
-		return r
+	r := s.feed(doc)
+	if r == nil {
+		r = s.end()
 	}
-	return s.end()
+	if r != nil {
+		s.locate(r, bytes.NewReader(doc))
+	}
+	return r
 }
 
 // feed reads the next piece of the document.
 func (s *scanner) feed(p []byte) *Report {
 	if s.width == 0 {
-		s.head = append(s.head, p...)
-		if len(s.head) < 4 {
+		// The encoding is known from the first four bytes.
+		if len(s.head)+len(p) < 4 {
+			s.head = append(s.head, p...)
 			return nil
 		}
-		p = s.head
+		n := 4 - len(s.head)
+		head := append(s.head, p[:n]...)
 		s.head = nil
-		if r := s.detect(p); r != nil {
+		if r := s.detect(head); r != nil {
 			return r
 		}
-		p = p[s.bomUnits*s.width:]
+		if r := s.piece(head[s.bomUnits*s.width:]); r != nil {
+			return r
+		}
+		p = p[n:]
 	}
+	return s.piece(p)
+}
+
+func (s *scanner) piece(p []byte) *Report {
 	if s.width == 1 {
 		return s.bytes(p)
 	}
@@ -118,12 +133,12 @@ func (s *scanner) feed(p []byte) *Report {
 // end is called at the end of the document.
 func (s *scanner) end() *Report {
 	if s.width == 0 {
-		p := s.head
+		head := s.head
 		s.head = nil
-		if r := s.detect(p); r != nil {
+		if r := s.detect(head); r != nil {
 			return r
 		}
-		if r := s.feed(p[s.bomUnits*s.width:]); r != nil {
+		if r := s.piece(head[min(s.bomUnits*s.width, len(head)):]); r != nil {
 			return r
 		}
 	}
@@ -133,6 +148,7 @@ func (s *scanner) end() *Report {
 		}
 	}
 	if !s.sawElement && !s.sawOther && s.state == sText {
+		s.at = s.unit
 		return s.refuse(OutcomeMalformed, nil, "Document is empty")
 	}
 	return nil
@@ -203,7 +219,6 @@ func (s *scanner) bytes(p []byte) *Report {
 					s.name = append(s.name, p[i:min(j, i+6-len(s.name))]...)
 				}
 				s.unit += int64(j - i)
-				s.col += chars(p[i:j])
 				if j-i == 1 {
 					s.prev = [2]uint16{s.prev[1], uint16(p[i])}
 				} else {
@@ -238,12 +253,6 @@ func (s *scanner) skip(run []byte) *Report {
 			return s.valueTooLong()
 		}
 	}
-	if nl := bytes.LastIndexByte(run, '\n'); nl >= 0 {
-		s.line += bytes.Count(run, []byte{'\n'})
-		s.col = 1 + chars(run[nl+1:])
-	} else {
-		s.col += chars(run)
-	}
 	s.unit += int64(len(run))
 	switch len(run) {
 	case 1:
@@ -254,22 +263,14 @@ func (s *scanner) skip(run []byte) *Report {
 	return nil
 }
 
-// chars counts the characters of a run of UTF-8 as step does: every byte
-// but continuation bytes, also those that end a character begun in the
-// previous run.
-func chars(run []byte) int {
-	lead := 0
-	for lead < len(run) && lead < 3 && run[lead] >= 0x80 && run[lead] < 0xC0 {
-		lead++
-	}
-	return utf8.RuneCount(run[lead:])
-}
-
 // units reads a piece of a UTF-16 document.
 func (s *scanner) units(p []byte) *Report {
-	if len(s.pending) > 0 {
-		p = append(s.pending, p...)
-		s.pending = nil
+	if len(s.pending) > 0 && len(p) > 0 {
+		pair := []byte{s.pending[0], p[0]}
+		s.pending, p = nil, p[1:]
+		if r := s.units(pair); r != nil {
+			return r
+		}
 	}
 	n := len(p) &^ 1
 	for i := 0; i < n; i += 2 {
@@ -293,18 +294,9 @@ func isSpace(u uint16) bool { return u == ' ' || u == '\t' || u == '\n' || u == 
 func (s *scanner) step(u uint16) *Report {
 	prev := s.prev
 	s.prev = [2]uint16{prev[1], u}
+	s.at = s.unit
 	r := s.markup(u, prev)
 	s.unit++
-	switch {
-	case u == '\n':
-		s.line, s.col = s.line+1, 1
-	case s.width == 1 && u >= 0x80 && u < 0xC0:
-		// A UTF-8 continuation byte is no character of its own.
-	case s.width == 2 && u >= 0xDC00 && u < 0xE000:
-		// Nor is the second half of a UTF-16 surrogate pair.
-	default:
-		s.col++
-	}
 	return r
 }
 
@@ -350,6 +342,9 @@ func (s *scanner) markup(u uint16, prev [2]uint16) *Report {
 			return s.refuse(OutcomeForbidden, nil, "document type declarations (DOCTYPE) are not allowed")
 		case !strings.HasPrefix("--", b) && !strings.HasPrefix("[CDATA[", b) && !strings.HasPrefix("DOCTYPE", b):
 			s.state = sDecl
+			if u == '>' {
+				s.state = sText
+			}
 			s.sawOther = true
 		}
 	case sComment:
@@ -415,7 +410,7 @@ func (s *scanner) markup(u uint16, prev [2]uint16) *Report {
 		switch {
 		case u == '"' || u == '\'':
 			s.state, s.quote, s.valueLen = sValue, u, 0
-			s.valueAt = [2]int{s.line, s.col + 1}
+			s.valueAt = s.unit + 1
 		case !isSpace(u):
 			s.state = sAttrs
 			return s.attrStep(u)
@@ -545,12 +540,52 @@ func declEncoding(decl string) (string, bool) {
 // valueTooLong refuses the attribute value being read, located where it
 // starts.
 func (s *scanner) valueTooLong() *Report {
-	s.line, s.col = s.valueAt[0], s.valueAt[1]
+	s.at = s.valueAt
 	return s.refuse(OutcomeForbidden, &LimitHit{LimitAttributeBytes, s.lim.MaxAttributeBytes},
 		fmt.Sprintf("an attribute value is longer than %d bytes; such documents are refused", s.lim.MaxAttributeBytes))
 }
 
-// refuse makes the report of a refused document at the current position.
+// refuse makes the report of a refused document; locate fills in where.
 func (s *scanner) refuse(o Outcome, hit *LimitHit, msg string) *Report {
-	return &Report{Outcome: o, Limit: hit, Errors: []Issue{{Line: s.line, Column: s.col, Level: "fatal", Message: msg}}}
+	return &Report{Outcome: o, Limit: hit, Errors: []Issue{{Level: "fatal", Message: msg}}}
+}
+
+// locate sets the line and column of r's issue from the document, read
+// again from its start up to the unit the refusal is about. Columns count
+// characters: UTF-8 continuation bytes and the second halves of UTF-16
+// surrogate pairs do not count.
+func (s *scanner) locate(r *Report, doc io.Reader) {
+	width := max(s.width, 1)
+	end := int64(s.bomUnits*width) + s.at*int64(width)
+	br := bufio.NewReader(io.LimitReader(doc, end))
+	if _, err := br.Discard(s.bomUnits * width); err != nil {
+		return
+	}
+	line, col := 1, 1
+	for {
+		var u uint16
+		b0, err := br.ReadByte()
+		if err != nil {
+			break
+		}
+		u = uint16(b0)
+		if width == 2 {
+			b1, err := br.ReadByte()
+			if err != nil {
+				break
+			}
+			u = uint16(b0) | uint16(b1)<<8
+			if s.bigEnd {
+				u = uint16(b0)<<8 | uint16(b1)
+			}
+		}
+		switch {
+		case u == '\n':
+			line, col = line+1, 1
+		case width == 1 && u >= 0x80 && u < 0xC0, width == 2 && u >= 0xDC00 && u < 0xE000:
+		default:
+			col++
+		}
+	}
+	r.Errors[0].Line, r.Errors[0].Column = line, col
 }

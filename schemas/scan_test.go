@@ -128,6 +128,7 @@ func TestScannerPieces(t *testing.T) {
 		`<a xmlns:p="u"><b xmlns:q="v"><c xmlns:r="w"/></b></a>`,
 		`<a x="` + strings.Repeat("ä", 6) + `"/>`,
 		"  \n <!-- only a comment -->\n",
+		"<a>\xe4\x80x\n\xc3<b x='\xff\xfe\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80'/></a>",
 	}
 	for _, doc := range docs {
 		for _, variant := range [][]byte{[]byte(doc), encodeUTF16(doc, false, true), encodeUTF16(doc, true, false)} {
@@ -140,6 +141,9 @@ func TestScannerPieces(t *testing.T) {
 				}
 				if r == nil {
 					r = s.end()
+				}
+				if r != nil {
+					s.locate(r, bytes.NewReader(variant))
 				}
 				if !reflect.DeepEqual(r, whole) {
 					t.Fatalf("%q in pieces of %d: %v, whole: %v", variant, size, r, whole)

@@ -110,20 +110,24 @@ func (c *Catalog) ValidateFile(path string) *Report {
 func scanFile(f *os.File, l Limits) *Report {
 	s := newScanner(l)
 	buf := make([]byte, 256<<10)
-	for {
+	var r *Report
+	for r == nil {
 		n, err := f.Read(buf)
 		if n > 0 {
-			if r := s.feed(buf[:n]); r != nil {
-				return r
+			r = s.feed(buf[:n])
+		}
+		if r == nil && err == io.EOF {
+			if r = s.end(); r == nil {
+				return nil
 			}
-		}
-		if err == io.EOF {
-			return s.end()
-		}
-		if err != nil {
+		} else if r == nil && err != nil {
 			return ioReport(err)
 		}
 	}
+	if _, err := f.Seek(0, io.SeekStart); err == nil {
+		s.locate(r, f)
+	}
+	return r
 }
 
 func (c *Catalog) schemas() *schemaSet {
