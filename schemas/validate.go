@@ -142,6 +142,8 @@ func (c *Catalog) report(res result) *Report {
 	switch {
 	case res.forbidden:
 		r.Outcome = OutcomeForbidden
+		// Schema findings made before the refusal would hide its reason.
+		r.Errors = wellFormednessOnly(r.Errors)
 		if res.depthExceeded {
 			r.Limit = &LimitHit{Name: LimitDepth, Value: c.limits.MaxDepth}
 		}

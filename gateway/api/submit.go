@@ -155,7 +155,7 @@ func readMultipart(body io.Reader, boundary string, lim Limits) (*intake.Request
 			break
 		}
 		if err != nil {
-			return nil, readError(err)
+			return nil, partError(err)
 		}
 		name := p.FormName()
 		if name == "attachment" && len(req.Attachments) >= lim.MaxAttachments {
@@ -214,6 +214,17 @@ func readMultipart(body io.Reader, boundary string, lim Limits) (*intake.Request
 	}
 	req.RequestSHA256 = fingerprint(req.Message, metaRaw, req.Attachments)
 	return req, nil
+}
+
+// partError describes why the next part of a multipart body could not be
+// read.
+func partError(err error) *problem.Problem {
+	var mbe *http.MaxBytesError
+	var ne net.Error
+	if errors.As(err, &mbe) || errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return readError(err)
+	}
+	return problem.New(problem.BadRequest, "the multipart body is broken (%v); check that the boundary parameter of the Content-Type occurs in the body and the body ends with --boundary--", err)
 }
 
 // readError describes why reading the body failed. Errors of the

@@ -49,6 +49,8 @@ type answer struct {
 	status   int
 	typ      string
 	limitKey string
+	limit    int64
+	detail   string
 	ctype    string
 	body     []byte
 	closed   bool // the connection closed without an answer
@@ -308,7 +310,11 @@ func exchange(addr, head string, body func(io.Writer)) answer {
 	return readAnswer(res)
 }
 
-// send posts an HTTP request case on a new connection.
+// send posts an HTTP request case on a new connection. The body is written
+// in the background, as exchange does: the gateway may answer (413, 400)
+// before it has read all of it, and an HTTP client that insists on
+// writing the whole body first would see a reset connection instead of the
+// answer.
 func send(addr string, c hcase) answer {
 	path := c.path
 	if path == "" {
@@ -318,22 +324,13 @@ func send(addr string, c hcase) answer {
 	if ctype == "" {
 		ctype = "application/xml"
 	}
-	req, err := http.NewRequest(http.MethodPost, "http://"+addr+path, bytes.NewReader(c.body))
-	if err != nil {
-		return answer{err: err}
-	}
-	req.Header.Set("Content-Type", ctype)
-	req.Header.Set("Authorization", "Bearer "+apiKey)
+	extra := []string{fmt.Sprintf("Content-Length: %d", len(c.body)), "Connection: close"}
 	for k, v := range c.header {
-		req.Header.Set(k, v)
+		extra = append(extra, k+": "+v)
 	}
-	client := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	res, err := client.Do(req)
-	if err != nil {
-		return answer{err: err}
-	}
-	defer res.Body.Close()
-	return readAnswer(res)
+	return exchange(addr, requestHead(http.MethodPost, path, ctype, extra...), func(w io.Writer) {
+		_, _ = w.Write(c.body)
+	})
 }
 
 func readAnswer(res *http.Response) answer {
@@ -342,12 +339,14 @@ func readAnswer(res *http.Response) answer {
 	if strings.HasPrefix(a.ctype, "application/problem+json") {
 		var p struct {
 			Type     string `json:"type"`
+			Detail   string `json:"detail"`
+			Limit    int64  `json:"limit"`
 			LimitKey string `json:"limit_key"`
 		}
 		if err := json.Unmarshal(a.body, &p); err != nil {
 			a.err = fmt.Errorf("problem document: %v", err)
 		}
-		a.typ, a.limitKey = strings.TrimPrefix(p.Type, problemBase), p.LimitKey
+		a.typ, a.detail, a.limit, a.limitKey = strings.TrimPrefix(p.Type, problemBase), p.Detail, p.Limit, p.LimitKey
 	}
 	return a
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -72,6 +73,10 @@ func TestHostile(t *testing.T) {
 					assert.Equal(t, "application/problem+json", a.ctype)
 				}
 				assert.Equal(t, c.limitKey, a.limitKey, "%s: limit_key", c.about)
+				if c.limitKey != "" {
+					// The detail names the limit in force, not some other finding.
+					assert.Contains(t, a.detail, strconv.FormatInt(a.limit, 10), "%s: detail", c.about)
+				}
 			}
 			assert.NotContains(t, string(a.body), secretContent, "the secret file leaked into the answer")
 			assert.Zero(t, e.canary.count.Load(), "an outbound connection reached the canary")
