@@ -10,7 +10,16 @@ CONFIG      ?= deploy/examples/drehscheibe.yaml
 SHARED_XOEV := $(wildcard ../shared/xoev)
 DEB_PKGS    := libxml2-dev pkg-config libxml2-utils
 
-.PHONY: all deps build run test test-short vet bench fuzz clean
+.PHONY: all deps build run test test-short vet bench fuzz fuzz-short hostile clean
+
+# The fuzz targets, package:function. `make fuzz-short` (part of `make test`)
+# runs each for FUZZTIME_SHORT, `make fuzz` for FUZZTIME. A crasher the fuzzer
+# finds lands in <package>/testdata/fuzz/<function>/ and stays there as a
+# regression test once fixed.
+FUZZ_TARGETS   := ./gateway/identify:FuzzIdentify ./gateway/identify:FuzzParseMetadata \
+                  ./gateway/api:FuzzMultipart ./schemas:FuzzValidate ./gateway/config:FuzzParse
+FUZZTIME_SHORT ?= 10s
+FUZZTIME       ?= 5m
 
 all: build
 
@@ -42,8 +51,9 @@ comma := ,
 vet: deps
 	$(GO) vet ./...
 
-# test runs every test (end-to-end included) and then the race detector in -short mode.
-test: deps vet
+# test runs every test (end-to-end and hostile input included), the race
+# detector in -short mode, and each fuzz target briefly.
+test: deps vet fuzz-short
 	$(GO) test -count=1 -timeout 30m ./...
 	$(GO) test -count=1 -race -short -timeout 30m ./...
 
@@ -55,8 +65,18 @@ bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./schemas/ ./gateway/...
 	DREHSCHEIBE_BENCH_XMLLINT=1 $(GO) test ./schemas -run TestCompareXmllint -v -count=1 -timeout 30m
 
+fuzz-short: deps
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME_SHORT)
+
 fuzz: deps
-	@echo "no fuzz targets yet"
+	@for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz $$fn ($$pkg) for $(FUZZTIME)"; \
+	  $(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
+
+# hostile prints the table of the crafted requests: answer, CPU, wall time, memory.
+hostile: deps
+	$(GO) test -count=1 -run TestHostile -v ./test/hostile
 
 clean:
 	rm -rf bin data

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/drehscheibe/drehscheibe/gateway/api"
+	"github.com/drehscheibe/drehscheibe/gateway/certs"
 	"github.com/drehscheibe/drehscheibe/gateway/config"
 	"github.com/drehscheibe/drehscheibe/gateway/delivery"
 	"github.com/drehscheibe/drehscheibe/gateway/dispatch"
@@ -42,6 +43,7 @@ type Gateway struct {
 	disp     *dispatch.Dispatcher
 	janitor  *retention.Janitor
 	http     *http.Server
+	certs    *certs.Store // nil without TLS
 	ln       net.Listener
 	stopPoll context.CancelFunc
 	bg       sync.WaitGroup // the pollers and the janitor
@@ -56,6 +58,14 @@ type Gateway struct {
 func KnownTargetType(typ string) bool {
 	_, ok := delivery.Lookup(typ)
 	return ok || typ == ExternalType || typ == xtaserver.BoxType
+}
+
+// XMLLimits returns the validator's limits of the limits section.
+func XMLLimits(l config.Limits) schemas.Limits {
+	return schemas.Limits{
+		MaxDepth: l.MaxXMLDepth, MaxAttributes: l.MaxXMLAttributes,
+		MaxAttributeBytes: int(l.MaxXMLAttributeBytes), MaxNamespaces: l.MaxXMLNamespaces,
+	}
 }
 
 // New builds every part and binds the listener, but delivers and serves
@@ -76,6 +86,9 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (g *Gateway, 
 		return nil, fmt.Errorf("schemas: %w", err)
 	}
 	log.Info("schemas compiled", zap.Int("namespaces", len(g.Catalog.Packages())), zap.Duration("took", time.Since(start)))
+	if err = g.Catalog.SetLimits(XMLLimits(cfg.Limits)); err != nil {
+		return nil, fmt.Errorf("limits: %w", err)
+	}
 
 	router, err := routing.New(cfg.Routes, cfg.Targets)
 	if err != nil {
@@ -134,9 +147,16 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (g *Gateway, 
 	apiSrv := &api.Server{
 		Pipeline: pipeline,
 		Store:    g.Store, Metrics: g.Metrics, Log: log, Senders: senders, Admins: admins, PublicURL: cfg.Server.PublicURL,
-		Limits:  api.Limits{MaxBodyBytes: int64(cfg.Server.MaxBodyBytes), MaxAttachments: cfg.Server.MaxAttachments},
+		Limits: api.Limits{MaxBodyBytes: int64(cfg.Server.MaxBodyBytes), MaxAttachments: cfg.Server.MaxAttachments,
+			MaxAttachmentBytes: int64(cfg.Server.MaxAttachmentBytes)},
 		Ready:   g.Ready,
 		Targets: func(name string) bool { _, ok := limits[name]; return ok },
+	}
+	if t := cfg.Server.TLS; t.CertFile != "" {
+		if g.certs, err = certs.Load(certs.Files{Cert: t.CertFile, Key: t.KeyFile, ClientCA: t.ClientCAFile}); err != nil {
+			return nil, fmt.Errorf("server.tls: %w", err)
+		}
+		log.Info("tls certificate loaded", zap.String("subject", g.certs.Leaf().Subject.String()), zap.Time("expires", g.certs.Expires()))
 	}
 	g.http = &http.Server{
 		Handler:           apiSrv.Handler(),
@@ -146,6 +166,9 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (g *Gateway, 
 		IdleTimeout:       cfg.Server.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          zap.NewStdLog(log.Named("http")),
+	}
+	if g.certs != nil {
+		g.http.TLSConfig = g.certs.TLSConfig()
 	}
 	if g.ln, err = net.Listen("tcp", cfg.Server.Listen); err != nil {
 		return nil, fmt.Errorf("server.listen: %w", err)
@@ -211,7 +234,11 @@ func (g *Gateway) Start(ctx context.Context) (<-chan error, error) {
 	var wg sync.WaitGroup
 	serve := func(srv *http.Server, ln net.Listener) {
 		defer wg.Done()
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		run := srv.Serve
+		if srv == g.http && g.certs != nil {
+			run = func(ln net.Listener) error { return srv.ServeTLS(ln, "", "") }
+		}
+		if err := run(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- err
 		}
 	}
@@ -225,6 +252,23 @@ func (g *Gateway) Start(ctx context.Context) (<-chan error, error) {
 	go func() { wg.Wait(); close(errc) }()
 	g.log.Info("drehscheibe ready", zap.String("listen", g.Addr()))
 	return errc, nil
+}
+
+// ErrNoTLS is returned by ReloadTLS when the listener has no TLS configured.
+var ErrNoTLS = errors.New("server.tls is not configured; nothing to reload")
+
+// ReloadTLS reads the certificate files of server.tls again: new handshakes
+// get the new certificate, open connections keep theirs. If the files cannot
+// be read, the certificate in use stays and the error says why.
+func (g *Gateway) ReloadTLS() error {
+	if g.certs == nil {
+		return ErrNoTLS
+	}
+	if err := g.certs.Reload(); err != nil {
+		return fmt.Errorf("server.tls: %w", err)
+	}
+	g.log.Info("tls certificate reloaded", zap.String("subject", g.certs.Leaf().Subject.String()), zap.Time("expires", g.certs.Expires()))
+	return nil
 }
 
 // Ready reports whether the gateway can accept submissions.

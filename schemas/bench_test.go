@@ -65,3 +65,27 @@ func BenchmarkValidateBig(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkScan measures the limit scanner alone over all real messages, to
+// compare with BenchmarkValidateParallel: its cost is part of every Validate.
+func BenchmarkScan(b *testing.B) {
+	var docs [][]byte
+	var size int64
+	for _, f := range realMessages(b) {
+		doc, err := os.ReadFile(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		docs = append(docs, doc)
+		size += int64(len(doc))
+	}
+	b.SetBytes(size)
+	l := DefaultLimits()
+	for b.Loop() {
+		for _, doc := range docs {
+			if r := scan(doc, l); r != nil {
+				b.Fatalf("refused: %+v", r.Errors)
+			}
+		}
+	}
+}

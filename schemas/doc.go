@@ -11,9 +11,11 @@
 // Validate picks the schema from the root element's namespace, never from
 // xsi:schemaLocation, and validates while parsing: libxml2's push parser feeds
 // SAX events to the schema validator (xmlSchemaSAXPlug), so no tree is built
-// and memory stays bounded for 40 MB messages. Documents with a document type
-// declaration are refused before libxml2 sees their entities, and nothing
-// external is loaded during validation. The Report lists every error with
+// and memory stays bounded for 40 MB messages. A scanner reads each document
+// ahead of libxml2 (scan.go) and refuses document type declarations before
+// libxml2 sees their entities, encodings whose markup it cannot read, and
+// start tags beyond the Limits, whose parsing would cost libxml2 quadratic
+// time; nothing external is loaded during validation. The Report lists every error with
 // line and column. A Catalog is safe for concurrent use; the compiled schemas
 // are shared by all goroutines, each validation has its own libxml2 contexts.
 //

@@ -231,10 +231,14 @@ struct dsValidation {
 	xmlParserCtxtPtr pctxt;
 	dsSchemaSet *set;
 	dsResult *res;
-	/* Depth of the open element and where each open start tag ended. */
+	/*
+	 * Depth of the open element, the deepest allowed, and where each open
+	 * start tag ended (maxDepth + 1 entries each).
+	 */
 	int depth;
-	int lines[dsMaxDepth + 1];
-	int cols[dsMaxDepth + 1];
+	int maxDepth;
+	int *lines;
+	int *cols;
 	/* The plugged schema validator; vsax is NULL when nothing is validated. */
 	xmlSchemaValidCtxtPtr vctxt;
 	xmlSchemaSAXPlugPtr plug;
@@ -386,10 +390,11 @@ static void dsStartElementNs(void *ctx, const xmlChar *localname, const xmlChar 
                              const xmlChar **attributes) {
 	dsValidation *v = ctx;
 	dsFlushText(v);
-	if (v->depth == dsMaxDepth) {
+	if (v->depth == v->maxDepth) {
 		char msg[512];
 		snprintf(msg, sizeof msg, "element '%.200s' is nested deeper than %d levels; such documents are refused",
-		         localname, dsMaxDepth);
+		         localname, v->maxDepth);
+		v->res->depthExceeded = 1;
 		dsForbid(v, msg);
 		return;
 	}
@@ -486,14 +491,18 @@ static void dsFeed(dsValidation *v, const char *mem, long len, int fd) {
 		xmlParseChunk(p, NULL, 0, 1);
 }
 
-void dsValidate(dsSchemaSet *set, const char *mem, long len, int fd, dsResult *res) {
+void dsValidate(dsSchemaSet *set, const char *mem, long len, int fd, int maxDepth, dsResult *res) {
 	dsValidation v;
 	memset(&v, 0, sizeof v);
 	v.set = set;
 	v.res = res;
+	v.maxDepth = maxDepth;
+	v.lines = calloc((size_t)maxDepth + 1, sizeof(int));
+	v.cols = calloc((size_t)maxDepth + 1, sizeof(int));
 	dsRoute(&v, dsOnError);
 	tlsValidation = &v;
-	v.pctxt = xmlCreatePushParserCtxt(&dsSAX, &v, NULL, 0, NULL);
+	if (v.lines != NULL && v.cols != NULL)
+		v.pctxt = xmlCreatePushParserCtxt(&dsSAX, &v, NULL, 0, NULL);
 	if (v.pctxt == NULL) {
 		res->forbidden = 1;
 		dsAppend(&res->issues, 0, 0, dsFatal, "out of memory: cannot create a parser");
@@ -509,6 +518,8 @@ void dsValidate(dsSchemaSet *set, const char *mem, long len, int fd, dsResult *r
 		xmlFreeParserCtxt(v.pctxt);
 	}
 	free(v.text);
+	free(v.lines);
+	free(v.cols);
 	tlsValidation = NULL;
 	dsUnroute();
 }

@@ -17,9 +17,6 @@ import (
 	"unsafe"
 )
 
-// maxDepth is the deepest element nesting a document may have.
-const maxDepth = C.dsMaxDepth
-
 var initOnce sync.Once
 
 // initLibxml initializes libxml2 once per process: the parser, the built-in
@@ -106,27 +103,30 @@ func dsGoResolve(h C.uintptr_t, curl *C.char, path, msg **C.char) C.int {
 // result is what one validation found, copied out of C memory.
 type result struct {
 	forbidden, malformed, unknownRoot, invalid bool
+	depthExceeded                              bool
 	namespace, root                            string
 	issues                                     []Issue
 }
 
-// validate validates a document read from memory (fd < 0) or from fd. doc is
-// read in place while the C call runs and never retained.
-func (s *schemaSet) validate(doc []byte, fd int) result {
+// validate validates a document read from memory (fd < 0) or from fd,
+// refusing elements nested deeper than maxDepth. doc is read in place while
+// the C call runs and never retained.
+func (s *schemaSet) validate(doc []byte, fd, maxDepth int) result {
 	var res C.dsResult
 	defer C.dsResultFree(&res)
 	var mem *C.char
 	if len(doc) > 0 {
 		mem = (*C.char)(unsafe.Pointer(&doc[0]))
 	}
-	C.dsValidate(s.p, mem, C.long(len(doc)), C.int(fd), &res)
+	C.dsValidate(s.p, mem, C.long(len(doc)), C.int(fd), C.int(maxDepth), &res)
 	runtime.KeepAlive(doc)
 	out := result{
-		forbidden:   res.forbidden != 0,
-		malformed:   res.malformed != 0,
-		unknownRoot: res.unknownRoot != 0,
-		invalid:     res.invalid != 0,
-		issues:      goIssues(&res.issues),
+		forbidden:     res.forbidden != 0,
+		depthExceeded: res.depthExceeded != 0,
+		malformed:     res.malformed != 0,
+		unknownRoot:   res.unknownRoot != 0,
+		invalid:       res.invalid != 0,
+		issues:        goIssues(&res.issues),
 	}
 	if res.rootName != nil {
 		out.namespace, out.root = C.GoString(res.rootNamespace), C.GoString(res.rootName)

@@ -8,9 +8,6 @@
 #include <stdint.h>
 #include <libxml/xmlschemas.h>
 
-/* The deepest element nesting a document may have. */
-enum { dsMaxDepth = 256 };
-
 /* Levels of an issue, as libxml2's xmlErrorLevel. */
 enum { dsWarning = 1, dsError = 2, dsFatal = 3 };
 
@@ -32,7 +29,8 @@ typedef struct {
 
 /* What one validation found; Go turns it into a Report. */
 typedef struct {
-	int forbidden;        /* DOCTYPE or nesting deeper than dsMaxDepth */
+	int forbidden;        /* DOCTYPE, external resource, nesting too deep, out of memory */
+	int depthExceeded;    /* forbidden because of nesting deeper than maxDepth */
 	int malformed;        /* not (namespace-)well-formed */
 	int unknownRoot;      /* no schema for the root element */
 	int invalid;          /* the schema validator reported an error */
@@ -59,7 +57,7 @@ dsSchemaSet *dsSetNew(void);
 int dsSetAdd(dsSchemaSet *set, const char *ns, dsSchema *s);
 void dsSetFree(dsSchemaSet *set);
 
-void dsValidate(dsSchemaSet *set, const char *mem, long len, int fd, dsResult *res);
+void dsValidate(dsSchemaSet *set, const char *mem, long len, int fd, int maxDepth, dsResult *res);
 void dsResultFree(dsResult *res);
 void dsIssuesFree(dsIssues *issues);
 

@@ -30,6 +30,7 @@ type Catalog struct {
 	packages []Package
 	byNS     map[string]int
 	known    []string // namespaces that have message types, sorted
+	limits   Limits
 }
 
 // group is the files of one namespace in one directory.
@@ -87,7 +88,7 @@ func Load(dirs ...string) (*Catalog, error) {
 		return nil, err
 	}
 	groups := chooseGroups(files, roots)
-	c := &Catalog{byNS: map[string]int{}}
+	c := &Catalog{byNS: map[string]int{}, limits: DefaultLimits()}
 	for _, g := range groups {
 		c.packages = append(c.packages, g.describe(roots))
 	}

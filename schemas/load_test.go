@@ -216,7 +216,7 @@ func TestEntryPointTrap(t *testing.T) {
 	defer set.free()
 	set.add(kernmodul, s)
 	doc := []byte(`<k:universellerAntrag.antrag.1200 xmlns:k="` + kernmodul + `"/>`)
-	if res := set.validate(doc, -1); !res.unknownRoot {
+	if res := set.validate(doc, -1, DefaultLimits().MaxDepth); !res.unknownRoot {
 		t.Errorf("through the entry point: %+v", res)
 	}
 	if r := shared(t).Validate(doc); r.Outcome != OutcomeInvalid || r.Standard != "XBau-Kernmodul" {

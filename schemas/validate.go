@@ -1,11 +1,9 @@
 package schemas
 
 import (
-	"bytes"
 	"io"
 	"os"
 	"runtime"
-	"unicode/utf8"
 )
 
 // Outcome is the verdict on one document.
@@ -27,7 +25,7 @@ const (
 	OutcomeUnknownRoot Outcome = "unknown-root"
 	// OutcomeForbidden means the document was refused before validation:
 	// it has a document type declaration (and with it entity declarations),
-	// or its elements nest deeper than 256 levels.
+	// or it exceeds one of the Catalog's Limits (Report.Limit names it).
 	OutcomeForbidden Outcome = "forbidden"
 )
 
@@ -47,6 +45,9 @@ type Report struct {
 	// Known lists, for OutcomeUnknownRoot, the namespaces that have message
 	// types, so the user sees what is loaded.
 	Known []string `json:"known,omitempty"`
+	// Limit names the limit an OutcomeForbidden document exceeded; it is
+	// nil for any other outcome and for a document type declaration.
+	Limit *LimitHit `json:"limit,omitempty"`
 }
 
 // Issue is one diagnostic. For schema violations Line and Column locate the
@@ -69,14 +70,17 @@ func (r *Report) Valid() bool {
 // Validate validates doc against the schema of its root element's namespace;
 // xsi:schemaLocation is ignored. It is safe for concurrent use: all
 // goroutines share one compiled schema per namespace. doc is parsed in place,
-// streaming, without building a tree.
+// streaming, without building a tree. A document type declaration, an
+// encoding other than UTF-8, UTF-16, US-ASCII, ISO-8859-1, ISO-8859-15 and
+// Windows-1252, and anything beyond the Limits are refused before libxml2
+// reads the markup concerned.
 func (c *Catalog) Validate(doc []byte) *Report {
-	if r := checkProlog(doc, true); r != nil {
-		return r
-	}
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	return c.report(c.schemas().validate(doc, -1))
+	if r := scan(doc, c.limits); r != nil {
+		return r
+	}
+	return c.report(c.schemas().validate(doc, -1, c.limits.MaxDepth))
 }
 
 // ValidateFile validates the file at path like Validate, streaming it from
@@ -88,22 +92,42 @@ func (c *Catalog) ValidateFile(path string) *Report {
 		return ioReport(err)
 	}
 	defer f.Close()
-	head := make([]byte, 8<<10)
-	n, err := io.ReadFull(f, head)
-	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
-		return ioReport(err)
-	}
-	if r := checkProlog(head[:n], n < len(head)); r != nil {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if r := scanFile(f, c.limits); r != nil {
 		return r
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return ioReport(err)
 	}
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	res := c.schemas().validate(nil, int(f.Fd()))
+	res := c.schemas().validate(nil, int(f.Fd()), c.limits.MaxDepth)
 	runtime.KeepAlive(f)
 	return c.report(res)
+}
+
+// scanFile runs the scanner over a whole file; an I/O error is reported
+// as malformed.
+func scanFile(f *os.File, l Limits) *Report {
+	s := newScanner(l)
+	buf := make([]byte, 256<<10)
+	var r *Report
+	for r == nil {
+		n, err := f.Read(buf)
+		if n > 0 {
+			r = s.feed(buf[:n])
+		}
+		if r == nil && err == io.EOF {
+			if r = s.end(); r == nil {
+				return nil
+			}
+		} else if r == nil && err != nil {
+			return ioReport(err)
+		}
+	}
+	if _, err := f.Seek(0, io.SeekStart); err == nil {
+		s.locate(r, f)
+	}
+	return r
 }
 
 func (c *Catalog) schemas() *schemaSet {
@@ -118,6 +142,11 @@ func (c *Catalog) report(res result) *Report {
 	switch {
 	case res.forbidden:
 		r.Outcome = OutcomeForbidden
+		// Schema findings made before the refusal would hide its reason.
+		r.Errors = wellFormednessOnly(r.Errors)
+		if res.depthExceeded {
+			r.Limit = &LimitHit{Name: LimitDepth, Value: c.limits.MaxDepth}
+		}
 	case res.malformed:
 		r.Outcome = OutcomeMalformed
 		// Schema findings made before the parser gave up only distract from
@@ -145,63 +174,6 @@ func (c *Catalog) report(res result) *Report {
 
 func ioReport(err error) *Report {
 	return &Report{Outcome: OutcomeMalformed, Errors: []Issue{{Level: "fatal", Message: err.Error()}}}
-}
-
-// checkProlog scans the prolog of an ASCII-compatible document. It refuses a
-// document type declaration before libxml2 sees it, and with it any entity
-// declaration; documents in other encodings, or whose prolog is longer than
-// doc, reach libxml2, which stops at the DOCTYPE before its internal subset.
-// When doc is the complete document, checkProlog also reports a document
-// without any element, which libxml2's push parser describes poorly.
-func checkProlog(doc []byte, complete bool) *Report {
-	i := 0
-	if bytes.HasPrefix(doc, []byte("\xef\xbb\xbf")) {
-		i = 3
-	}
-	for i < len(doc) {
-		rest := doc[i:]
-		switch {
-		case rest[0] == ' ' || rest[0] == '\t' || rest[0] == '\n' || rest[0] == '\r':
-			i++
-		case bytes.HasPrefix(rest, []byte("<!--")):
-			end := bytes.Index(rest[4:], []byte("-->"))
-			if end < 0 {
-				return nil
-			}
-			i += 4 + end + 3
-		case bytes.HasPrefix(rest, []byte("<?")):
-			end := bytes.Index(rest, []byte("?>"))
-			if end < 0 {
-				return nil
-			}
-			i += end + 2
-		case bytes.HasPrefix(rest, []byte("<!DOCTYPE")):
-			line, col := position(doc, i)
-			return &Report{Outcome: OutcomeForbidden, Errors: []Issue{{
-				Line: line, Column: col, Level: "fatal",
-				Message: "document type declarations (DOCTYPE) are not allowed",
-			}}}
-		default:
-			return nil
-		}
-	}
-	if !complete {
-		return nil
-	}
-	line, col := position(doc, len(doc))
-	return &Report{Outcome: OutcomeMalformed, Errors: []Issue{{
-		Line: line, Column: col, Level: "fatal", Message: "Document is empty",
-	}}}
-}
-
-// position returns the 1-based line and column of byte offset off.
-func position(doc []byte, off int) (line, col int) {
-	before := doc[:off]
-	line = 1 + bytes.Count(before, []byte("\n"))
-	if nl := bytes.LastIndexByte(before, '\n'); nl >= 0 {
-		before = before[nl+1:]
-	}
-	return line, 1 + utf8.RuneCount(before)
 }
 
 func wellFormednessOnly(issues []Issue) []Issue {

@@ -221,12 +221,26 @@ func TestDepthLimit(t *testing.T) {
 		return []byte(`<knoten xmlns="urn:drehscheibe:test:quality">` + strings.Repeat("<knoten>", depth-1) +
 			strings.Repeat("</knoten>", depth))
 	}
-	if r := c.Validate(nested(maxDepth)); r.Outcome != OutcomeValid {
-		t.Errorf("depth %d: %s %+v", maxDepth, r.Outcome, r.Errors)
+	for _, max := range []int{DefaultLimits().MaxDepth, 3, 1000} {
+		l := DefaultLimits()
+		l.MaxDepth = max
+		if err := c.SetLimits(l); err != nil {
+			t.Fatal(err)
+		}
+		if r := c.Validate(nested(max)); r.Outcome != OutcomeValid {
+			t.Errorf("depth %d: %s %+v", max, r.Outcome, r.Errors)
+		}
+		r := c.Validate(nested(max + 1))
+		want := fmt.Sprintf("deeper than %d levels", max)
+		if r.Outcome != OutcomeForbidden || len(r.Errors) != 1 || !strings.Contains(r.Errors[0].Message, want) {
+			t.Errorf("depth %d: %s %+v", max+1, r.Outcome, r.Errors)
+		}
+		if r.Limit == nil || *r.Limit != (LimitHit{LimitDepth, max}) {
+			t.Errorf("depth %d: limit %+v", max+1, r.Limit)
+		}
 	}
-	r := c.Validate(nested(maxDepth + 1))
-	if r.Outcome != OutcomeForbidden || len(r.Errors) != 1 || !strings.Contains(r.Errors[0].Message, "deeper than 256 levels") {
-		t.Errorf("depth %d: %s %+v", maxDepth+1, r.Outcome, r.Errors)
+	if err := c.SetLimits(DefaultLimits()); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/drehscheibe/drehscheibe/gateway"
 	"github.com/drehscheibe/drehscheibe/gateway/config"
 	"github.com/drehscheibe/drehscheibe/schemas"
 )
@@ -53,17 +54,27 @@ func configPath(flagValue string) string {
 
 // loadCatalog compiles the schema packages of --schemas, or of the config's schemas.dirs.
 func loadCatalog(dirs []string, cfgFlag string) (*schemas.Catalog, error) {
+	limits := schemas.DefaultLimits()
 	if len(dirs) == 0 {
 		cfg, err := config.Load(configPath(cfgFlag))
 		if err != nil {
 			return nil, fmt.Errorf("no --schemas given and the config cannot be used: %w", err)
 		}
 		dirs = cfg.Schemas.Dirs
+		limits = gateway.XMLLimits(cfg.Limits)
 	}
 	for _, d := range dirs {
 		if st, err := os.Stat(d); err != nil || !st.IsDir() {
 			return nil, fmt.Errorf("schema directory %s: not a readable directory", d)
 		}
 	}
-	return schemas.Load(dirs...)
+	cat, err := schemas.Load(dirs...)
+	if err != nil {
+		return nil, err
+	}
+	if err := cat.SetLimits(limits); err != nil {
+		cat.Close()
+		return nil, err
+	}
+	return cat, nil
 }

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/signal"
 	"syscall"
 
@@ -35,6 +37,9 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 
 	g, err := gateway.New(ctx, cfg, log)
 	if err != nil {
@@ -48,11 +53,23 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		_ = g.Shutdown(context.Background())
 		return exitUsage
 	}
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down", zap.Duration("timeout", cfg.Server.ShutdownTimeout))
-	case err := <-errc:
-		log.Error("http server failed", zap.Error(err))
+	for running := true; running; {
+		select {
+		case <-hup:
+			// SIGHUP reloads the TLS certificate; a failure keeps the old one.
+			switch err := g.ReloadTLS(); {
+			case errors.Is(err, gateway.ErrNoTLS):
+				log.Info("SIGHUP: " + err.Error())
+			case err != nil:
+				log.Error("tls reload failed; the certificate in use stays", zap.Error(err))
+			}
+		case <-ctx.Done():
+			log.Info("shutting down", zap.Duration("timeout", cfg.Server.ShutdownTimeout))
+			running = false
+		case err := <-errc:
+			log.Error("http server failed", zap.Error(err))
+			running = false
+		}
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
 	defer cancel()

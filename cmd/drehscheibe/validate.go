@@ -18,7 +18,7 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("validate", "[--schemas DIR]... [--config FILE] [--json] FILE...", stderr)
 	var dirs multi
 	fs.Var(&dirs, "schemas", "schema directory (repeatable); default: schemas.dirs of the config")
-	cfgPath := fs.String("config", "", "configuration file to take schemas.dirs from")
+	cfgPath := fs.String("config", "", "configuration file to take schemas.dirs and the XML limits from")
 	asJSON := fs.Bool("json", false, "print the reports as JSON")
 	if code, ok := parse(fs, args); !ok {
 		return code

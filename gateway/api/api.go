@@ -29,8 +29,12 @@ var OpenAPI []byte
 
 // Limits bound what one request may carry.
 type Limits struct {
-	MaxBodyBytes   int64
+	// MaxBodyBytes bounds the whole body; it must be positive.
+	MaxBodyBytes int64
+	// MaxAttachments bounds the number of attachments; 0 allows none.
 	MaxAttachments int
+	// MaxAttachmentBytes bounds one attachment; it must be positive.
+	MaxAttachmentBytes int64
 }
 
 // Server holds what the handlers need.

@@ -10,6 +10,7 @@ import (
 	"io"
 	"mime"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"path"
 	"strings"
@@ -113,12 +114,10 @@ func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, p *problem
 
 // readRequest reads the body as application/xml or multipart/form-data within the limits.
 func (s *Server) readRequest(w http.ResponseWriter, r *http.Request) (*intake.Request, *problem.Problem) {
-	if s.Limits.MaxBodyBytes > 0 && r.ContentLength > s.Limits.MaxBodyBytes {
+	if r.ContentLength > s.Limits.MaxBodyBytes {
 		return nil, tooLarge(s.Limits.MaxBodyBytes)
 	}
-	if s.Limits.MaxBodyBytes > 0 {
-		r.Body = http.MaxBytesReader(w, r.Body, s.Limits.MaxBodyBytes)
-	}
+	r.Body = http.MaxBytesReader(w, r.Body, s.Limits.MaxBodyBytes)
 	ct := r.Header.Get("Content-Type")
 	mt, params, err := mime.ParseMediaType(ct)
 	if ct == "" || err != nil {
@@ -128,7 +127,7 @@ func (s *Server) readRequest(w http.ResponseWriter, r *http.Request) (*intake.Re
 	case mt == "application/xml" || mt == "text/xml":
 		body, err := readBody(r)
 		if err != nil {
-			return nil, s.readError(err)
+			return nil, readError(err)
 		}
 		if len(body) == 0 {
 			return nil, problem.New(problem.BadRequest, "the request body is empty; send the XÖV message")
@@ -138,7 +137,7 @@ func (s *Server) readRequest(w http.ResponseWriter, r *http.Request) (*intake.Re
 		if params["boundary"] == "" {
 			return nil, problem.New(problem.BadRequest, "multipart/form-data without a boundary parameter")
 		}
-		return s.readMultipart(multipart.NewReader(r.Body, params["boundary"]), r.ContentLength)
+		return readMultipart(r.Body, params["boundary"], s.Limits, r.ContentLength)
 	default:
 		return nil, problem.New(problem.UnsupportedMediaType, "content type %q is not accepted; send application/xml or multipart/form-data", mt)
 	}
@@ -199,12 +198,14 @@ func readPart(r io.Reader, bound int64) ([]byte, error) {
 	return buf[:n], nil
 }
 
-// readMultipart reads the parts of a multipart body of length bodyLen
-// (negative if unknown).
-func (s *Server) readMultipart(mr *multipart.Reader, bodyLen int64) (*intake.Request, *problem.Problem) {
+// readMultipart reads a multipart/form-data body of length bodyLen (negative
+// if unknown) with the parts message, metadata and attachment, within the
+// limits.
+func readMultipart(body io.Reader, boundary string, lim Limits, bodyLen int64) (*intake.Request, *problem.Problem) {
+	mr := multipart.NewReader(body, boundary)
+	var read int64 // bytes of part content so far
 	req := &intake.Request{}
 	var metaRaw []byte
-	var read int64 // bytes of part content so far
 	seenMessage, seenMeta := false, false
 	for {
 		p, err := mr.NextPart()
@@ -212,18 +213,35 @@ func (s *Server) readMultipart(mr *multipart.Reader, bodyLen int64) (*intake.Req
 			break
 		}
 		if err != nil {
-			return nil, s.readError(err)
+			return nil, partError(err)
 		}
 		name := p.FormName()
+		if name == "attachment" && len(req.Attachments) >= lim.MaxAttachments {
+			return nil, problem.New(problem.TooLarge, "too many attachments: at most %d are accepted", lim.MaxAttachments).
+				With("limit", lim.MaxAttachments).With("limit_key", "server.max_attachments")
+		}
 		bound := int64(-1)
 		if bodyLen >= 0 {
 			bound = max(bodyLen-read, 0)
 		}
-		data, err := readPart(p, bound)
+		var data []byte
+		if name == "attachment" {
+			limit := lim.MaxAttachmentBytes + 1
+			if bound >= 0 {
+				limit = min(limit, bound)
+			}
+			data, err = readPart(io.LimitReader(p, lim.MaxAttachmentBytes+1), limit)
+			if err == nil && int64(len(data)) > lim.MaxAttachmentBytes {
+				return nil, problem.New(problem.TooLarge, "attachment %d is larger than %d bytes", len(req.Attachments)+1, lim.MaxAttachmentBytes).
+					With("limit", lim.MaxAttachmentBytes).With("limit_key", "server.max_attachment_bytes")
+			}
+		} else {
+			data, err = readPart(p, bound)
+		}
 		read += int64(len(data))
 		_ = p.Close()
 		if err != nil {
-			return nil, s.readError(err)
+			return nil, readError(err)
 		}
 		switch name {
 		case "message":
@@ -245,9 +263,6 @@ func (s *Server) readMultipart(mr *multipart.Reader, bodyLen int64) (*intake.Req
 			// The parsed form, so that the same metadata written differently is the same request.
 			metaRaw, _ = json.Marshal(m)
 		case "attachment":
-			if s.Limits.MaxAttachments > 0 && len(req.Attachments) >= s.Limits.MaxAttachments {
-				return nil, problem.New(problem.TooLarge, "more than %d attachments", s.Limits.MaxAttachments).With("limit", s.Limits.MaxAttachments)
-			}
 			fn := sanitizeName(p.FileName())
 			if fn == "" {
 				fn = fmt.Sprintf("attachment-%d", len(req.Attachments)+1)
@@ -268,16 +283,38 @@ func (s *Server) readMultipart(mr *multipart.Reader, bodyLen int64) (*intake.Req
 	return req, nil
 }
 
-func (s *Server) readError(err error) *problem.Problem {
+// partError describes why the next part of a multipart body could not be
+// read.
+func partError(err error) *problem.Problem {
 	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
+	var ne net.Error
+	if errors.As(err, &mbe) || errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return readError(err)
+	}
+	return problem.New(problem.BadRequest, "the multipart body is broken (%v); check that the boundary parameter of the Content-Type occurs in the body and the body ends with --boundary--", err)
+}
+
+// readError describes why reading the body failed. Errors of the
+// connection are not quoted: they carry the server's addresses.
+func readError(err error) *problem.Problem {
+	var mbe *http.MaxBytesError
+	var ne net.Error
+	switch {
+	case errors.As(err, &mbe):
 		return tooLarge(mbe.Limit)
+	case errors.As(err, &ne) && ne.Timeout():
+		return problem.New(problem.RequestTimeout, "the request body did not arrive in time")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return problem.New(problem.BadRequest, "the request body ended early: the connection closed before the end of the body (or of the multipart body)")
+	case errors.As(err, &ne):
+		return problem.New(problem.BadRequest, "reading the request body failed")
 	}
 	return problem.New(problem.BadRequest, "reading the request body failed: %v", err)
 }
 
 func tooLarge(limit int64) *problem.Problem {
-	return problem.New(problem.TooLarge, "the request body exceeds %d bytes", limit).With("limit", limit)
+	return problem.New(problem.TooLarge, "the request body exceeds %d bytes", limit).
+		With("limit", limit).With("limit_key", "server.max_body_bytes")
 }
 
 // fingerprint identifies a request by its content, independent of multipart boundaries.

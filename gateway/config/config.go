@@ -38,6 +38,7 @@ type Config struct {
 	Server  Server   `yaml:"server"`
 	NATS    NATS     `yaml:"nats"`
 	Schemas Schemas  `yaml:"schemas"`
+	Limits  Limits   `yaml:"limits"`
 	Log     Log      `yaml:"log"`
 	Senders []Sender `yaml:"senders"`
 	Admins  []Admin  `yaml:"admins"`
@@ -68,8 +69,44 @@ type Server struct {
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	// MaxBodyBytes limits the size of one request body, attachments included.
 	MaxBodyBytes ByteSize `yaml:"max_body_bytes"`
-	// MaxAttachments limits the number of attachments of one submission.
+	// MaxAttachments limits the number of attachments of one submission;
+	// 0 allows none.
 	MaxAttachments int `yaml:"max_attachments"`
+	// MaxAttachmentBytes limits the size of one attachment.
+	MaxAttachmentBytes ByteSize `yaml:"max_attachment_bytes"`
+	// TLS, when CertFile is set, makes the listener speak HTTPS only.
+	TLS TLS `yaml:"tls"`
+}
+
+// TLS configures HTTPS for the REST listener: TLS 1.2 and 1.3 with modern
+// cipher suites. The files are read at start and again on SIGHUP; a
+// handshake after the reload gets the new certificate, open connections
+// keep theirs.
+type TLS struct {
+	// CertFile holds the PEM certificate chain, leaf first.
+	CertFile string `yaml:"cert_file"`
+	// KeyFile holds the PEM private key of the certificate.
+	KeyFile string `yaml:"key_file"`
+	// ClientCAFile, if set, holds the PEM CA certificates that client
+	// certificates are verified against. A client need not present one;
+	// one it presents must verify.
+	ClientCAFile string `yaml:"client_ca_file"`
+}
+
+// Limits bound what the XML parser reads from one message, whichever edge
+// it came through. Each stops documents whose parsing costs far more than
+// their size suggests; the defaults lie far above what real XÖV messages
+// need (docs/security.md).
+type Limits struct {
+	// MaxXMLDepth is the deepest element nesting.
+	MaxXMLDepth int `yaml:"max_xml_depth"`
+	// MaxXMLAttributes is the most attributes one element may carry,
+	// namespace declarations included.
+	MaxXMLAttributes int `yaml:"max_xml_attributes"`
+	// MaxXMLAttributeBytes is the longest attribute value as written.
+	MaxXMLAttributeBytes ByteSize `yaml:"max_xml_attribute_bytes"`
+	// MaxXMLNamespaces is the most namespace declarations in scope at once.
+	MaxXMLNamespaces int `yaml:"max_xml_namespaces"`
 }
 
 // NATS configures the message store: an embedded NATS server with JetStream
@@ -250,14 +287,21 @@ type Match struct {
 func Default() *Config {
 	return &Config{
 		Server: Server{
-			Listen:            "127.0.0.1:8080",
-			ReadHeaderTimeout: 10 * time.Second,
-			ReadTimeout:       60 * time.Second,
-			WriteTimeout:      60 * time.Second,
-			IdleTimeout:       120 * time.Second,
-			ShutdownTimeout:   20 * time.Second,
-			MaxBodyBytes:      16 * MiB,
-			MaxAttachments:    32,
+			Listen:             "127.0.0.1:8080",
+			ReadHeaderTimeout:  10 * time.Second,
+			ReadTimeout:        60 * time.Second,
+			WriteTimeout:       60 * time.Second,
+			IdleTimeout:        120 * time.Second,
+			ShutdownTimeout:    20 * time.Second,
+			MaxBodyBytes:       16 * MiB,
+			MaxAttachments:     32,
+			MaxAttachmentBytes: 16 * MiB,
+		},
+		Limits: Limits{
+			MaxXMLDepth:          256,
+			MaxXMLAttributes:     128,
+			MaxXMLAttributeBytes: 64 * KiB,
+			MaxXMLNamespaces:     128,
 		},
 		NATS: NATS{
 			Embedded:         true,
@@ -315,7 +359,7 @@ func HashAPIKey(key string) string {
 // its line. Absent options leave v unchanged, so an adapter can fill v with
 // its defaults first. DecodeOptions fits delivery.Factory's decode argument.
 func (t Target) DecodeOptions(v any) error {
-	d := &decoder{file: t.file}
+	d := newDecoder(t.file, nil, &t.Options)
 	if err := d.decodeInto(&t.Options, v, t.path()+".options"); err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -42,7 +43,7 @@ targets:
 		t.Fatal(err)
 	}
 	want := Default()
-	if !reflect.DeepEqual(c.Server, want.Server) || !reflect.DeepEqual(c.NATS, want.NATS) || c.Log != want.Log {
+	if !reflect.DeepEqual(c.Server, want.Server) || !reflect.DeepEqual(c.NATS, want.NATS) || c.Log != want.Log || c.Limits != want.Limits {
 		t.Errorf("defaults not applied:\n got %+v %+v %+v\nwant %+v %+v %+v", c.Server, c.NATS, c.Log, want.Server, want.NATS, want.Log)
 	}
 	if c.Server.Listen != "127.0.0.1:8080" || c.Server.MaxBodyBytes != 16<<20 || c.Server.MaxAttachments != 32 ||
@@ -163,8 +164,8 @@ func TestEnvVars(t *testing.T) {
 			}
 		}
 	}
-	if len(got) != 36 {
-		t.Errorf("EnvVars has %d variables, want 36 (9 server, 16 nats, 1 schemas, 1 log, 9 xta); update the count when adding keys", len(got))
+	if len(got) != 44 {
+		t.Errorf("EnvVars has %d variables, want 44 (13 server, 16 nats, 1 schemas, 4 limits, 1 log, 9 xta); update the count when adding keys", len(got))
 	}
 }
 
@@ -174,7 +175,7 @@ func TestUnknownKeysFailWithLine(t *testing.T) {
 		name, yaml, want string
 	}{
 		{"top level", "schemas: {dirs: [" + dir + "]}\nroute: []\n", `line 2: route: unknown key (did you mean "routes"?)`},
-		{"top level far off", "schemas: {dirs: [" + dir + "]}\nrouting: []\n", `line 2: routing: unknown key; the top level takes: admins, log, nats, routes, schemas, senders, server, targets`},
+		{"top level far off", "schemas: {dirs: [" + dir + "]}\nrouting: []\n", `line 2: routing: unknown key; the top level takes: admins, limits, log, nats, routes, schemas, senders, server, targets`},
 		{"removed key", "schemas: {dirs: [" + dir + "]}\nnats:\n  max_age: 720h\n", `line 3: nats.max_age: no longer a key: streams no longer drop messages by age, delivered or not; use nats.payload_retention`},
 		{"nested", "schemas: {dirs: [" + dir + "]}\nserver:\n  lisen: :80\n", `line 3: server.lisen: unknown key (did you mean "listen"?)`},
 		{"far off", "schemas: {dirs: [" + dir + "]}\nnats:\n  cluster: x\n", `line 3: nats.cluster: unknown key; nats takes: creds_file, data_dir, duplicate_window, embedded`},
@@ -236,6 +237,15 @@ func TestValidationErrorsNameKeys(t *testing.T) {
 		{"timeout", base + "server: {write_timeout: 0s}\n", `line 2: server.write_timeout: must be positive`},
 		{"body", base + "server: {max_body_bytes: 0}\n", `server.max_body_bytes: must be positive`},
 		{"attachments", base + "server: {max_attachments: -1}\n", `server.max_attachments: must not be negative`},
+		{"attachment bytes", base + "server: {max_attachment_bytes: 0}\n", `line 2: server.max_attachment_bytes: must be positive`},
+		{"tls key missing", base + "server: {tls: {cert_file: config.go}}\n", `server.tls.key_file: required when server.tls.cert_file is set`},
+		{"tls cert missing", base + "server: {tls: {client_ca_file: config.go}}\n", `server.tls.cert_file: required when server.tls.key_file or server.tls.client_ca_file is set`},
+		{"tls no such file", base + "server: {tls: {cert_file: /nonexistent/tls.crt, key_file: /nonexistent/tls.key}}\n", `line 2: server.tls.cert_file: "/nonexistent/tls.crt": no such file`},
+		{"xml depth", base + "limits: {max_xml_depth: 0}\n", `line 2: limits.max_xml_depth: must be between 1 and 100000, got 0`},
+		{"xml depth too deep", base + "limits: {max_xml_depth: 1000000}\n", `limits.max_xml_depth: must be between 1 and 100000, got 1000000`},
+		{"xml attributes", base + "limits: {max_xml_attributes: -3}\n", `limits.max_xml_attributes: must be at least 1, got -3`},
+		{"xml attribute bytes", base + "limits: {max_xml_attribute_bytes: 0}\n", `limits.max_xml_attribute_bytes: must be between 1 and 1GiB`},
+		{"xml namespaces", base + "limits: {max_xml_namespaces: 0}\n", `limits.max_xml_namespaces: must be at least 1, got 0`},
 		{"nats url while embedded", base + "nats: {url: 'nats://x:4222'}\n", `nats.url: is set, but nats.embedded is true`},
 		{"nats url required", base + "nats: {embedded: false}\n", `nats.url: required when nats.embedded is false`},
 		{"nats url scheme", base + "nats: {embedded: false, url: 'http://x:4222'}\n", `nats.url: "http://x:4222" is not a NATS URL`},
@@ -548,5 +558,24 @@ nats:
 	}
 	if _, err := Parse([]byte(minimal(t)+"nats: {embedded: false, url: 'nats://x', creds_file: "+files["gw.creds"]+"}\n"), env(nil)); err != nil {
 		t.Errorf("creds file refused: %v", err)
+	}
+}
+
+// A YAML "billion laughs" — merge keys over anchors over anchors, hidden in
+// a target's options, which Parse keeps undecoded — is refused quickly
+// instead of being expanded to 10^9 values.
+func TestAliasBomb(t *testing.T) {
+	opts := "m0: &m0 {level: info}\n"
+	for i := 1; i <= 9; i++ {
+		opts += fmt.Sprintf("      m%d: &m%d {<<: [%s]}\n", i, i, strings.TrimSuffix(strings.Repeat(fmt.Sprintf("*m%d, ", i-1), 10), ", "))
+	}
+	doc := minimal(t) + "targets:\n  - name: fv\n    type: filedrop\n    options:\n      " + opts + "log: *m9\n"
+	start := time.Now()
+	_, err := Parse([]byte(doc), nil)
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %v", d)
+	}
+	if err == nil || !strings.Contains(err.Error(), "log: YAML aliases expand the configuration") {
+		t.Fatalf("error %v", err)
 	}
 }

@@ -41,7 +41,7 @@ func parse(data []byte, env func(string) (string, bool), file string) (*Config, 
 	c := Default()
 	c.file = file
 	c.src = map[string]source{}
-	d := &decoder{file: file, src: c.src}
+	d := newDecoder(file, c.src, &doc)
 	errs := d.decode(&doc, reflect.ValueOf(c).Elem(), "")
 	if env != nil {
 		errs = append(errs, applyEnv(reflect.ValueOf(c).Elem(), "", env, c.src)...)
@@ -87,6 +87,42 @@ func syntaxError(err error, file string) error {
 type decoder struct {
 	file string
 	src  map[string]source // key path → line; nil to not record
+	// budget is how many more nodes decode may visit. Aliases are
+	// followed, so a few lines of anchors can stand for billions of values
+	// ("billion laughs" in YAML); the budget stops that.
+	budget    int
+	exhausted bool
+}
+
+// aliasFactor is how many times over its own nodes a document may be
+// visited through aliases.
+const aliasFactor = 10
+
+// newDecoder returns a decoder for the document n.
+func newDecoder(file string, src map[string]source, n *yaml.Node) *decoder {
+	return &decoder{file: file, src: src, budget: aliasFactor*countNodes(n) + 1000}
+}
+
+// spend charges one visit of n to the budget. It reports whether decoding
+// must stop, with the error to return the first time.
+func (d *decoder) spend(n *yaml.Node, path string) (bool, []error) {
+	if d.exhausted {
+		return true, nil
+	}
+	if d.budget--; d.budget < 0 {
+		d.exhausted = true
+		return true, []error{d.errorf(n, path, "YAML aliases expand the configuration to more than %d times its size; write the values out", aliasFactor)}
+	}
+	return false, nil
+}
+
+// countNodes counts the nodes of n without following aliases.
+func countNodes(n *yaml.Node) int {
+	c := 1
+	for _, k := range n.Content {
+		c += countNodes(k)
+	}
+	return c
 }
 
 var (
@@ -122,6 +158,9 @@ func (d *decoder) record(path string, line int) {
 // decode fills v from n. A missing or null node leaves v as it is, so
 // defaults survive an empty key.
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) []error {
+	if stop, errs := d.spend(n, path); stop {
+		return errs
+	}
 	switch n.Kind {
 	case 0:
 		return nil
@@ -219,6 +258,9 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) []error {
 }
 
 func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) []error {
+	if stop, errs := d.spend(n, path); stop {
+		return errs
+	}
 	if n.Kind != yaml.MappingNode {
 		return []error{d.errorf(n, path, "want a mapping of keys, got %s", kindName(n))}
 	}

@@ -135,6 +135,7 @@ func (c *Config) Validate() error {
 	c.validateServer(p)
 	c.validateNATS(p)
 	c.validateSchemas(p)
+	c.validateLimits(p)
 	if !slices.Contains(logLevels, c.Log.Level) {
 		p.add("log.level", "%q is not a level; use one of %s", c.Log.Level, strings.Join(logLevels, ", "))
 	}
@@ -176,6 +177,54 @@ func (c *Config) validateServer(p *problems) {
 	}
 	if s.MaxAttachments < 0 {
 		p.add("server.max_attachments", "must not be negative")
+	}
+	if s.MaxAttachmentBytes <= 0 {
+		p.add("server.max_attachment_bytes", "must be positive, e.g. \"16MiB\"")
+	}
+	c.validateTLS(p)
+}
+
+func (c *Config) validateTLS(p *problems) {
+	t := c.Server.TLS
+	switch {
+	case t.CertFile == "" && t.KeyFile == "" && t.ClientCAFile == "":
+		return
+	case t.CertFile == "":
+		p.add("server.tls.cert_file", "required when server.tls.key_file or server.tls.client_ca_file is set")
+	case t.KeyFile == "":
+		p.add("server.tls.key_file", "required when server.tls.cert_file is set")
+	}
+	for _, f := range []struct{ key, path string }{
+		{"server.tls.cert_file", t.CertFile}, {"server.tls.key_file", t.KeyFile}, {"server.tls.client_ca_file", t.ClientCAFile},
+	} {
+		if f.path == "" {
+			continue
+		}
+		if fi, err := os.Stat(f.path); err != nil {
+			p.add(f.key, "%q: no such file", f.path)
+		} else if fi.IsDir() {
+			p.add(f.key, "%q is a directory, not a PEM file", f.path)
+		}
+	}
+}
+
+// maxXMLDepth bounds limits.max_xml_depth; schemas.Catalog.SetLimits
+// refuses more.
+const maxXMLDepth = 100000
+
+func (c *Config) validateLimits(p *problems) {
+	l := c.Limits
+	if l.MaxXMLDepth < 1 || l.MaxXMLDepth > maxXMLDepth {
+		p.add("limits.max_xml_depth", "must be between 1 and %d, got %d", maxXMLDepth, l.MaxXMLDepth)
+	}
+	if l.MaxXMLAttributes < 1 {
+		p.add("limits.max_xml_attributes", "must be at least 1, got %d", l.MaxXMLAttributes)
+	}
+	if l.MaxXMLAttributeBytes < 1 || l.MaxXMLAttributeBytes > GiB {
+		p.add("limits.max_xml_attribute_bytes", "must be between 1 and 1GiB, e.g. \"64KiB\"")
+	}
+	if l.MaxXMLNamespaces < 1 {
+		p.add("limits.max_xml_namespaces", "must be at least 1, got %d", l.MaxXMLNamespaces)
 	}
 }
 

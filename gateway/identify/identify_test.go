@@ -361,22 +361,3 @@ func BenchmarkIdentify40MB(b *testing.B) {
 		}
 	}
 }
-
-func FuzzIdentify(f *testing.F) {
-	f.Add([]byte(g2gQualified))
-	f.Add([]byte(`<r test="1"><Kopf><Absender><Behoerdenkennung><Kennung><code>k</code></Kennung></Behoerdenkennung></Absender></Kopf></r>`))
-	f.Add([]byte(`<!DOCTYPE r><r/>`))
-	f.Add([]byte{0xFF, 0xFE, '<', 0, 'r', 0, '/', 0, '>', 0})
-	f.Fuzz(func(t *testing.T, doc []byte) {
-		facts, err := Identify(doc)
-		if err == nil && facts.MessageType == "" {
-			t.Errorf("no error and no message type for %q", doc)
-		}
-		if err != nil {
-			var se *SyntaxError
-			if !errors.As(err, &se) {
-				t.Errorf("error %T is not a *SyntaxError", err)
-			}
-		}
-	})
-}

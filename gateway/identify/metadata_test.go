@@ -218,8 +218,14 @@ func TestMergeWithIdentify(t *testing.T) {
 }
 
 func FuzzParseMetadata(f *testing.F) {
-	f.Add([]byte(`{"reader": "a", "test": true}`))
-	f.Add([]byte(`{"x": 1}`))
+	for _, s := range []string{
+		`{"reader": "a", "test": true}`, `{"x": 1}`, `{}`,
+		`{"nachrichten_uuid":"3f2b8c1e-6d4a-4f0b-9a7e-5c1d2e3f4a5b","reply_to":null,"service":"urn:de:demo:dienst:bauantrag"}`,
+		`{"reader":"a","reader":"b"}`, `[]`, `{"test":"yes"}`, `{"author":"\u0000"}`, "\xff",
+		`{"message_type":"antrag.einreichen.0100"} {}`, strings.Repeat("[", 1000),
+	} {
+		f.Add([]byte(s))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := ParseMetadata(data)
 		if err != nil {

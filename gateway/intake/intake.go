@@ -78,7 +78,11 @@ func (p *Pipeline) Check(req *Request) (*Checked, *problem.Problem) {
 
 	switch rep.Outcome {
 	case schemas.OutcomeForbidden:
-		return c, problem.New(problem.Forbidden, "%s", firstMessage(rep, "the message contains a forbidden construct")).With("errors", rep.Errors)
+		p := problem.New(problem.Forbidden, "%s", firstMessage(rep, "the message contains a forbidden construct")).With("errors", rep.Errors)
+		if rep.Limit != nil {
+			p.With("limit", rep.Limit.Value).With("limit_key", limitKeys[rep.Limit.Name])
+		}
+		return c, p
 	case schemas.OutcomeMalformed:
 		return c, problem.New(problem.Malformed, "the message is not well-formed XML: %s", firstMessage(rep, "")).With("errors", rep.Errors)
 	case schemas.OutcomeUnknownRoot:
@@ -157,6 +161,14 @@ func (p *Pipeline) Submit(ctx context.Context, req *Request) (*store.Stored, *Ch
 		return nil, c, problem.New(problem.Unavailable, "the submission could not be stored: %v", err)
 	}
 	return st, c, nil
+}
+
+// limitKeys maps the limits of package schemas to their configuration keys.
+var limitKeys = map[string]string{
+	schemas.LimitDepth:          "limits.max_xml_depth",
+	schemas.LimitAttributes:     "limits.max_xml_attributes",
+	schemas.LimitAttributeBytes: "limits.max_xml_attribute_bytes",
+	schemas.LimitNamespaces:     "limits.max_xml_namespaces",
 }
 
 func firstMessage(r *schemas.Report, def string) string {

@@ -7,7 +7,7 @@ var (
 	Malformed = Type{"malformed-xml", http.StatusBadRequest, "Malformed XML",
 		"The message is not well-formed XML. `errors` lists libxml2's message with line and column. Fix the XML producer."}
 	Forbidden = Type{"forbidden-xml", http.StatusBadRequest, "Forbidden XML construct",
-		"The message contains a construct the gateway refuses for safety: a DOCTYPE (and with it entity declarations and external references), or nesting deeper than the limit. XÖV messages need neither; remove the DOCTYPE or flatten the document."}
+		"The message contains a construct the gateway refuses for safety: a DOCTYPE (and with it entity declarations and external references), or more than a limit allows: nesting depth, attributes on one element, the length of one attribute value, namespace declarations in scope (`limit` and `limit_key` name it). XÖV messages need none of these; remove the DOCTYPE or simplify the document."}
 	SchemaViolation = Type{"schema-violation", http.StatusUnprocessableEntity, "Schema violation",
 		"The message is well-formed but violates its XÖV schema. `errors` lists every violation with line, column and libxml2's message; `facts` shows what the gateway identified."}
 	UnknownMessage = Type{"unknown-message-type", http.StatusUnprocessableEntity, "Unknown namespace or message type",
@@ -21,7 +21,9 @@ var (
 	BadRequest = Type{"bad-request", http.StatusBadRequest, "Bad request",
 		"The request is malformed: a multipart body without a `message` part, unreadable metadata JSON, a broken multipart body. `detail` says what."}
 	TooLarge = Type{"payload-too-large", http.StatusRequestEntityTooLarge, "Request too large",
-		"The request body or the number of attachments exceeds the configured limit (`limit` in bytes or count)."}
+		"The request body, one attachment or the number of attachments exceeds the configured limit (`limit` in bytes or as a count, `limit_key` the configuration key)."}
+	RequestTimeout = Type{"request-timeout", http.StatusRequestTimeout, "Request timeout",
+		"The request body did not arrive within the time the gateway allows for reading a request (`server.read_timeout`). Nothing was stored; send the request again, on a faster connection or with a smaller body."}
 	UnsupportedMediaType = Type{"unsupported-media-type", http.StatusUnsupportedMediaType, "Unsupported content type",
 		"Send the message as `application/xml` (or `text/xml`), or as `multipart/form-data` with a `message` part."}
 	Unauthorized = Type{"unauthorized", http.StatusUnauthorized, "Missing or invalid credentials",
@@ -45,6 +47,6 @@ var (
 // Catalogue lists every type, in documentation order.
 var Catalogue = []Type{
 	Malformed, Forbidden, SchemaViolation, UnknownMessage, MetadataConflict, NoRoute, TestRefused,
-	BadRequest, TooLarge, UnsupportedMediaType, Unauthorized, WrongKey, NotFound, IdempotencyConflict,
+	BadRequest, TooLarge, RequestTimeout, UnsupportedMediaType, Unauthorized, WrongKey, NotFound, IdempotencyConflict,
 	ReplayRefused, MethodNotAllowed, Unavailable, Internal,
 }

@@ -30,7 +30,7 @@ type conf struct {
 	NATS string
 	// SchemaDirs default to the demo standard of the repository.
 	SchemaDirs []string
-	// MaxBody is server.max_body_bytes; default 8MiB.
+	// MaxBody is server.max_body_bytes and server.max_attachment_bytes; default 8MiB.
 	MaxBody string
 	// ShutdownTimeout is server.shutdown_timeout; default 10s.
 	ShutdownTimeout string
@@ -55,7 +55,7 @@ func (c conf) write(t *testing.T, dir string) string {
 		c.ShutdownTimeout = "10s"
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "server:\n  listen: 127.0.0.1:0\n  max_body_bytes: %s\n  shutdown_timeout: %s\n", c.MaxBody, c.ShutdownTimeout)
+	fmt.Fprintf(&b, "server:\n  listen: 127.0.0.1:0\n  max_body_bytes: %s\n  max_attachment_bytes: %s\n  shutdown_timeout: %s\n", c.MaxBody, c.MaxBody, c.ShutdownTimeout)
 	b.WriteString("nats:\n")
 	for _, l := range strings.Split(strings.TrimSpace(c.NATS), "\n") {
 		b.WriteString("  " + strings.TrimSpace(l) + "\n")

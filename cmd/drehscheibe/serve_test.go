@@ -1,0 +1,151 @@
+package main
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// lockedBuffer is the stderr of a serve running in a goroutine.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// selfSigned writes a certificate for 127.0.0.1 named cn and its key.
+func selfSigned(t *testing.T, cn, certFile, keyFile string) *x509.Certificate {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		BasicConstraintsValid: true, IsCA: true, KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	kder, err := x509.MarshalECPrivateKey(key)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
+	require.NoError(t, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600))
+	c, err := x509.ParseCertificate(der)
+	require.NoError(t, err)
+	return c
+}
+
+// TestServeReloadsTLSOnSIGHUP runs `drehscheibe serve` with TLS, swaps the
+// certificate files and sends the process SIGHUP: new handshakes get the
+// new certificate while a keep-alive connection opened before goes on.
+func TestServeReloadsTLSOnSIGHUP(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the whole gateway")
+	}
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	a := selfSigned(t, "cert-a", certFile, keyFile)
+	cfg := filepath.Join(dir, "drehscheibe.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`
+server:
+  listen: 127.0.0.1:0
+  tls: {cert_file: %q, key_file: %q}
+nats:
+  data_dir: %q
+schemas:
+  dirs: [%q]
+`, certFile, keyFile, filepath.Join(dir, "nats"), filepath.Join(root(t), "schemas", "demo"))), 0o600))
+
+	stderr := &lockedBuffer{}
+	done := make(chan int, 1)
+	go func() { done <- run([]string{"serve", "--config", cfg}, io.Discard, stderr) }()
+	var addr string
+	require.Eventually(t, func() bool {
+		m := regexp.MustCompile(`"msg":"drehscheibe ready".*"listen":"([^"]+)"`).FindStringSubmatch(stderr.String())
+		if m != nil {
+			addr = m[1]
+		}
+		return m != nil
+	}, 60*time.Second, 20*time.Millisecond, "serve did not get ready: %s", stderr)
+	stopped := false
+	defer func() {
+		if !stopped {
+			_ = syscall.Kill(os.Getpid(), syscall.SIGTERM)
+			<-done
+		}
+	}()
+
+	url := "https://" + addr + "/healthz"
+	client := func(c *x509.Certificate) *http.Client {
+		pool := x509.NewCertPool()
+		pool.AddCert(c)
+		return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	}
+	get := func(c *http.Client) (cn string, reused bool) {
+		req, err := http.NewRequest(http.MethodGet, url, nil)
+		require.NoError(t, err)
+		req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+			GotConn: func(i httptrace.GotConnInfo) { reused = i.Reused },
+		}))
+		res, err := c.Do(req)
+		require.NoError(t, err)
+		_, _ = io.Copy(io.Discard, res.Body)
+		_ = res.Body.Close()
+		require.Equal(t, http.StatusOK, res.StatusCode)
+		return res.TLS.PeerCertificates[0].Subject.CommonName, reused
+	}
+	old := client(a)
+	cn, _ := get(old)
+	require.Equal(t, "cert-a", cn)
+
+	b := selfSigned(t, "cert-b", certFile, keyFile)
+	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGHUP))
+	require.Eventually(t, func() bool {
+		return regexp.MustCompile(`"msg":"tls certificate reloaded".*CN=cert-b`).MatchString(stderr.String())
+	}, 10*time.Second, 10*time.Millisecond, "no reload logged: %s", stderr)
+	cn, _ = get(client(b))
+	assert.Equal(t, "cert-b", cn, "a new handshake gets the new certificate")
+	cn, reused := get(old)
+	assert.True(t, reused, "the keep-alive connection survives the reload")
+	assert.Equal(t, "cert-a", cn)
+
+	stopped = true
+	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGTERM))
+	select {
+	case code := <-done:
+		assert.Equal(t, exitOK, code, stderr.String())
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop on SIGTERM")
+	}
+}
