@@ -84,8 +84,14 @@ type Qualifier struct {
 	} `xml:"http://www.osci.eu/ws/2014/10/transport MessageType" json:"message_type"`
 }
 
+// Property is one oscimeta:Property of MessageProperties: a coded key and a value.
+type Property struct {
+	Key   KeyCode `xml:"http://www.osci.eu/ws/2014/10/transport Key" json:"key"`
+	Value string  `xml:"http://www.osci.eu/ws/2014/10/transport Value" json:"value"`
+}
+
 // MessageMetaData is oscimeta:MessageMetaData. ReceiptRequests, security
-// tokens, OtherDestinations, ProcessRef and MessageProperties are not kept.
+// tokens, OtherDestinations and ProcessRef are not kept.
 type MessageMetaData struct {
 	TestMsg            string             `xml:"TestMsg,attr" json:"test_msg,omitempty"`
 	DeliveryAttributes DeliveryAttributes `xml:"http://www.osci.eu/ws/2014/10/transport DeliveryAttributes" json:"delivery_attributes"`
@@ -101,8 +107,31 @@ type MessageMetaData struct {
 		MessageID string   `xml:"http://www.w3.org/2005/08/addressing MessageID" json:"message_id"`
 		InReplyTo []string `xml:"http://www.osci.eu/ws/2014/10/transport In-Reply-To" json:"in_reply_to,omitempty"`
 	} `xml:"http://www.osci.eu/ws/2014/10/transport MsgIdentification" json:"msg_identification"`
-	Qualifier Qualifier `xml:"http://www.osci.eu/ws/2014/10/transport Qualifier" json:"qualifier"`
-	MsgSize   string    `xml:"http://www.osci.eu/ws/2014/10/transport MsgSize" json:"msg_size,omitempty"`
+	Qualifier  Qualifier  `xml:"http://www.osci.eu/ws/2014/10/transport Qualifier" json:"qualifier"`
+	Properties []Property `xml:"http://www.osci.eu/ws/2014/10/transport MessageProperties>Property" json:"properties,omitempty"`
+	MsgSize    string     `xml:"http://www.osci.eu/ws/2014/10/transport MsgSize" json:"msg_size,omitempty"`
+}
+
+// Property returns the value of the property with the key code in list listURI, or "".
+func (m *MessageMetaData) Property(listURI, code string) string {
+	for _, p := range m.Properties {
+		if p.Key.ListURI == listURI && p.Key.Code == code {
+			return p.Value
+		}
+	}
+	return ""
+}
+
+// SetProperty sets the property with the key code in list listURI (version
+// listVersion) to value, replacing one that is there.
+func (m *MessageMetaData) SetProperty(listURI, listVersion, code, value string) {
+	for i, p := range m.Properties {
+		if p.Key.ListURI == listURI && p.Key.Code == code {
+			m.Properties[i].Value = value
+			return
+		}
+	}
+	m.Properties = append(m.Properties, Property{Key: KeyCode{ListURI: listURI, ListVersionID: listVersion, Code: code}, Value: value})
 }
 
 // Test reports whether TestMsg is set to true.
@@ -160,6 +189,16 @@ func (m *MessageMetaData) Write(w *Writer) {
 	w.Close()
 	q.MessageType.KeyCode.write(w, "oscimeta:MessageType", "payloadSchema", q.MessageType.PayloadSchema)
 	w.Close()
+	if len(m.Properties) > 0 {
+		w.Open("oscimeta:MessageProperties")
+		for i := range m.Properties {
+			w.Open("oscimeta:Property")
+			m.Properties[i].Key.write(w, "oscimeta:Key")
+			w.Elem("oscimeta:Value", m.Properties[i].Value)
+			w.Close()
+		}
+		w.Close()
+	}
 	w.Opt("oscimeta:MsgSize", m.MsgSize)
 	w.Close()
 }

@@ -268,6 +268,11 @@ func TestValidationErrorsNameKeys(t *testing.T) {
 		{"xta same listener", base + "xta: {enabled: true, allow_plain_http: true, listen: '127.0.0.1:8080'}\n", `xta.listen: "127.0.0.1:8080" is also server.listen`},
 		{"xta party client", base + "xta:\n  enabled: true\n  allow_plain_http: true\n  parties:\n    - {identifier: 'ags:1'}\n", `xta.parties[0].client: required`},
 		{"xta party dup", base + "xta:\n  enabled: true\n  allow_plain_http: true\n  parties:\n    - {identifier: 'ags:1', client: a}\n    - {identifier: 'ags:1', client: b}\n", `xta.parties[1].identifier: "ags:1" is already xta.parties[0]`},
+		{"xta pull url", base + "xta:\n  pull:\n    - {name: b, url: 'http://xta.example.de/', reader: 'ags:1'}\n", `xta.pull[0].url: "http://xta.example.de/": want https (http only to a loopback address)`},
+		{"xta pull cert", base + "xta:\n  pull:\n    - {name: b, url: 'https://xta.example.de/', reader: 'ags:1'}\n", `xta.pull[0].tls.cert_file: required: XTA servers authenticate clients by certificate`},
+		{"xta pull reader", base + "xta:\n  pull:\n    - {name: b, url: 'http://127.0.0.1:1/'}\n", `xta.pull[0].reader: required`},
+		{"xta pull interval", base + "xta:\n  pull:\n    - {name: b, url: 'http://127.0.0.1:1/', reader: 'ags:1', interval: 10ms}\n", `xta.pull[0].interval: 10ms is too short`},
+		{"xta pull name", base + "xta:\n  pull:\n    - {name: b, url: 'http://127.0.0.1:1/', reader: 'ags:1'}\n    - {name: b, url: 'http://127.0.0.1:1/', reader: 'ags:2'}\n", `xta.pull[1].name: "b" is already used by xta.pull[0]`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.yaml), env(nil))
@@ -487,5 +492,21 @@ func TestHashAPIKey(t *testing.T) {
 	// printf %s demo-key-change-me | sha256sum
 	if got, want := HashAPIKey("demo-key-change-me"), "090d1548c9d65f413a1a2c828a0bee3a7ae02d2137caf51e6029e6c3cb1f1fa4"; got != want {
 		t.Errorf("HashAPIKey = %s, want %s", got, want)
+	}
+}
+
+func TestXTAPullDefaults(t *testing.T) {
+	c, err := Parse([]byte(minimal(t)+`
+targets: [{name: fv, type: filedrop}]
+xta:
+  pull:
+    - {name: intermediaer, url: "http://127.0.0.1:9443/xta", reader: "ags:09999000"}
+`), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := c.XTA.Pull[0]
+	if p.ReaderType != "xoev" || p.Interval != 30*time.Second || p.Timeout != time.Minute || p.MaxContainerBytes != 40*MiB || p.SenderName() != "xta-pull-intermediaer" {
+		t.Errorf("pull defaults: %+v, sender %s", p, p.SenderName())
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"slices"
 	"strconv"
@@ -43,16 +44,26 @@ func (b *boxAdapter) Deliver(ctx context.Context, d *delivery.Delivery) error {
 		Size: int64(len(d.Message)), Scenario: firstNonEmpty(d.Service, d.Namespace),
 		MessageID: "urn:de:xta:messageid:" + b.s.cfg.InstanceID + ":" + d.SubmissionID,
 	}
-	var info xtaInfo
+	author := d.Author
+	var info xta.Info
 	if len(e.Record.XTA) > 0 && json.Unmarshal(e.Record.XTA, &info) == nil {
 		entry.Reader = info.MetaData.Destinations.Reader.ID()
 		entry.MessageID = strings.TrimSpace(info.MetaData.MsgIdentification.MessageID)
 		entry.Scenario = firstNonEmpty(strings.TrimSpace(info.MetaData.Qualifier.Service), entry.Scenario)
-	} else if _, err := createJSON(ctx, b.s.state.kv, idKey(entry.MessageID), message{Submission: d.SubmissionID, Author: d.Author, Reader: entry.Reader}); err != nil {
-		return err
+		author = info.MetaData.Originators.Author.ID()
 	}
 	if entry.Reader == "" {
 		return delivery.Permanent(errors.New("the message names no reader, so it fits no message box"))
+	}
+	// The id index lets the reader close and the author follow the message.
+	// sendMessage wrote it already; messages from other intakes get it here.
+	if _, err := createJSON(ctx, b.s.state.kv, idKey(entry.MessageID), message{Submission: d.SubmissionID, Author: author, Reader: entry.Reader}); err != nil {
+		return err
+	}
+	if m, err := b.s.state.message(ctx, entry.MessageID); err != nil {
+		return err
+	} else if m.Submission != d.SubmissionID {
+		return delivery.Permanent(fmt.Errorf("message id %q is already used by submission %s", entry.MessageID, m.Submission))
 	}
 	_, err = createJSON(ctx, b.s.state.kv, boxKey(entry.Reader, d.SubmissionID), entry)
 	return err
@@ -352,7 +363,7 @@ func (s *Server) content(ctx context.Context, se *store.Entry) (*xta.Content, []
 		return nil, nil, err
 	}
 	r := se.Record
-	var info xtaInfo
+	var info xta.Info
 	_ = json.Unmarshal(r.XTA, &info)
 	msg := info.Message
 	msg.Data = data

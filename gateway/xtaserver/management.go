@@ -17,7 +17,7 @@ import (
 const (
 	eventListURI  = "urn:drehscheibe:xta:codeliste:event"
 	reportListURI = "urn:drehscheibe:xta:codeliste:report"
-	listVersion   = "1"
+	listVersion   = xta.ListVersion
 )
 
 func (s *Server) checkAccountActive(c *call) (*reply, *xta.Fault) {

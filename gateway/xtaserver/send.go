@@ -36,27 +36,12 @@ func (s *Server) sendMessage(ctx context.Context, c *call) (*reply, *xta.Fault) 
 	if c.op == xta.OpSendMessageSync {
 		return nil, xta.NewFault(xta.OnlyAsync, "drehscheibe delivers asynchronously; use sendMessage")
 	}
+	req, f := Request(meta, c.env.Body.Container, party.SenderName(), int64(s.cfg.MaxContainerBytes))
+	if f != nil {
+		return nil, f
+	}
+	req.ReceivedAt = received
 	id := strings.TrimSpace(meta.MsgIdentification.MessageID)
-	if id == "" || len(id) > maxMessageIDLen {
-		return nil, xta.NewFault(xta.InvalidURI, "the message id must be 1 to %d characters, got %d", maxMessageIDLen, len(id))
-	}
-	gc := c.env.Body.Container
-	switch {
-	case gc == nil:
-		return nil, xta.NewFault(xta.NoParameters, "the body holds no xta:GenericContentContainer")
-	case gc.ContentContainer == nil && gc.Encrypted != nil:
-		return nil, xta.NewFault(xta.InvalidParameters, "end-to-end encrypted content (xenc:EncryptedData) is not accepted yet; send a ContentContainer")
-	case gc.ContentContainer == nil:
-		return nil, xta.NewFault(xta.NoParameters, "the GenericContentContainer holds no ContentContainer")
-	}
-	cc := gc.ContentContainer
-	size := int64(len(cc.Message.Data))
-	for _, a := range cc.Attachments {
-		size += int64(len(a.Data))
-	}
-	if size > int64(s.cfg.MaxContainerBytes) {
-		return nil, xta.NewFault(xta.TooLarge, "the container holds %d bytes, more than xta.max_container_bytes (%s)", size, s.cfg.MaxContainerBytes)
-	}
 	switch m, err := s.state.message(ctx, id); {
 	case err == nil:
 		return nil, xta.NewFault(xta.MessageIDTaken, "message id %q was used before (submission %s)", id, m.Submission)
@@ -64,34 +49,9 @@ func (s *Server) sendMessage(ctx context.Context, c *call) (*reply, *xta.Fault) 
 		return nil, internal(err)
 	}
 
-	info := xtaInfo{MetaData: *meta, Message: cc.Message, Attachments: cc.Attachments}
-	infoJSON, err := json.Marshal(info)
-	if err != nil {
-		return nil, internal(err)
-	}
-	req := &intake.Request{
-		Sender: party.SenderName(), Message: cc.Message.Data,
-		Metadata:       &identify.Metadata{Service: strings.TrimSpace(meta.Qualifier.Service)},
-		IdempotencyKey: "xta:" + strings.ToLower(id),
-		ReceivedAt:     received, XTA: infoJSON,
-	}
-	if meta.Test() {
-		t := true
-		req.Metadata.Test = &t
-	}
-	h := sha256.New()
-	h.Write(cc.Message.Data)
-	for i, a := range cc.Attachments {
-		name := firstNonEmpty(a.Filename, a.ID, fmt.Sprintf("attachment-%d", i+1))
-		req.Attachments = append(req.Attachments, intake.Attachment{Name: name, ContentType: firstNonEmpty(a.ContentType, "application/octet-stream"), Data: a.Data})
-		h.Write(a.Data)
-	}
-	h.Write(infoJSON)
-	req.RequestSHA256 = hex.EncodeToString(h.Sum(nil))
-
 	stored, _, prob := s.pipeline.Submit(ctx, req)
 	if prob != nil {
-		return nil, faultOf(prob)
+		return nil, FaultOf(prob)
 	}
 	if stored.Duplicate {
 		return nil, xta.NewFault(xta.MessageIDTaken, "message id %q was used before (submission %s)", id, stored.Record.ID)
@@ -106,8 +66,63 @@ func (s *Server) sendMessage(ctx context.Context, c *call) (*reply, *xta.Fault) 
 	return &reply{}, nil
 }
 
-// faultOf maps a refusal of the intake pipeline to an XTA fault.
-func faultOf(p *problem.Problem) *xta.Fault {
+// Request turns an XTA message, its MessageMetaData and content container,
+// into a request for the intake pipeline: the Message is the XÖV message,
+// the Attachments follow with their file names, the Qualifier's Service and
+// the TestMsg flag are the metadata, the message id scopes idempotency
+// ("xta:" + the id in lower case) and the record's xta member keeps the
+// MessageMetaData and content attributes. sendMessage and the pull intake
+// (gateway/xtapull) share it. The caller sets ReceivedAt.
+func Request(meta *xta.MessageMetaData, gc *xta.GenericContentContainer, sender string, maxBytes int64) (*intake.Request, *xta.Fault) {
+	id := strings.TrimSpace(meta.MsgIdentification.MessageID)
+	if id == "" || len(id) > maxMessageIDLen {
+		return nil, xta.NewFault(xta.InvalidURI, "the message id must be 1 to %d characters, got %d", maxMessageIDLen, len(id))
+	}
+	switch {
+	case gc == nil:
+		return nil, xta.NewFault(xta.NoParameters, "the body holds no xta:GenericContentContainer")
+	case gc.ContentContainer == nil && gc.Encrypted != nil:
+		return nil, xta.NewFault(xta.InvalidParameters, "end-to-end encrypted content (xenc:EncryptedData) is not accepted yet; send a ContentContainer")
+	case gc.ContentContainer == nil:
+		return nil, xta.NewFault(xta.NoParameters, "the GenericContentContainer holds no ContentContainer")
+	}
+	cc := gc.ContentContainer
+	size := int64(len(cc.Message.Data))
+	for _, a := range cc.Attachments {
+		size += int64(len(a.Data))
+	}
+	if size > maxBytes {
+		return nil, xta.NewFault(xta.TooLarge, "the container holds %d bytes, more than xta.max_container_bytes (%d)", size, maxBytes)
+	}
+	info := xta.Info{MetaData: *meta, Message: cc.Message, Attachments: cc.Attachments}
+	infoJSON, err := json.Marshal(info)
+	if err != nil {
+		return nil, internal(err)
+	}
+	req := &intake.Request{
+		Sender: sender, Message: cc.Message.Data,
+		Metadata:       &identify.Metadata{Service: strings.TrimSpace(meta.Qualifier.Service)},
+		IdempotencyKey: "xta:" + strings.ToLower(id),
+		XTA:            infoJSON,
+	}
+	if meta.Test() {
+		t := true
+		req.Metadata.Test = &t
+	}
+	h := sha256.New()
+	h.Write(cc.Message.Data)
+	for i, a := range cc.Attachments {
+		name := firstNonEmpty(a.Filename, a.ID, fmt.Sprintf("attachment-%d", i+1))
+		req.Attachments = append(req.Attachments, intake.Attachment{Name: name, ContentType: firstNonEmpty(a.ContentType, "application/octet-stream"), Data: a.Data})
+		h.Write(a.Data)
+	}
+	h.Write(infoJSON)
+	req.RequestSHA256 = hex.EncodeToString(h.Sum(nil))
+	return req, nil
+}
+
+// FaultOf maps a refusal of the intake pipeline to an XTA fault.
+func FaultOf(p *problem.Problem) *xta.Fault {
 	var code xta.Code
 	switch p.Type {
 	case problem.Malformed, problem.Forbidden, problem.SchemaViolation, problem.UnknownMessage:
