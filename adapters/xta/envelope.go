@@ -9,7 +9,6 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/textproto"
-	"net/url"
 	"strings"
 )
 
@@ -96,27 +95,27 @@ func Read(ctype, soapAction string, body io.Reader, limit int64) (*Envelope, err
 	if err != nil {
 		return nil, fmt.Errorf("unreadable Content-Type %q", ctype)
 	}
-	var root io.Reader
+	var root []byte
 	parts := map[string][]byte{}
 	action := params["action"]
 	switch mt {
 	case "multipart/related":
 		root, err = readMultipart(body, params, parts, &action)
-		if err != nil {
-			return nil, err
-		}
 	case "application/soap+xml", "text/xml", "application/xop+xml":
-		root = body
+		root, err = io.ReadAll(body)
+		if err != nil && !errors.Is(err, ErrTooLarge) {
+			err = fmt.Errorf("reading the request failed: %v", err)
+		}
 	default:
 		return nil, fmt.Errorf("content type %q is not SOAP; send application/soap+xml or MTOM (multipart/related)", mt)
 	}
+	if err != nil {
+		return nil, err
+	}
 	env := &Envelope{}
-	dec := xml.NewDecoder(root)
+	dec := xml.NewDecoder(bytes.NewReader(root))
 	dec.Strict = true
 	if err := dec.Decode(env); err != nil {
-		if errors.Is(err, ErrTooLarge) {
-			return nil, err
-		}
 		return nil, fmt.Errorf("the SOAP envelope is not readable: %v", err)
 	}
 	if env.XMLName.Space != NSSOAP || env.XMLName.Local != "Envelope" {
@@ -124,6 +123,11 @@ func Read(ctype, soapAction string, body io.Reader, limit int64) (*Envelope, err
 	}
 	if err := resolve(env, parts); err != nil {
 		return nil, err
+	}
+	if c := env.Body.Container; c != nil && c.Encrypted != nil {
+		if c.Encrypted.Raw, err = encryptedElement(root, parts); err != nil {
+			return nil, fmt.Errorf("the xenc:EncryptedData is not readable: %v", err)
+		}
 	}
 	env.Action = strings.TrimSpace(env.Header.Action)
 	if env.Action == "" {
@@ -135,7 +139,7 @@ func Read(ctype, soapAction string, body io.Reader, limit int64) (*Envelope, err
 	return env, nil
 }
 
-func readMultipart(body io.Reader, params map[string]string, parts map[string][]byte, action *string) (io.Reader, error) {
+func readMultipart(body io.Reader, params map[string]string, parts map[string][]byte, action *string) ([]byte, error) {
 	if params["boundary"] == "" {
 		return nil, errors.New("multipart/related without boundary")
 	}
@@ -177,7 +181,7 @@ func readMultipart(body io.Reader, params map[string]string, parts map[string][]
 	if root == nil {
 		return nil, errors.New("MTOM body without the root part")
 	}
-	return bytes.NewReader(root), nil
+	return root, nil
 }
 
 // resolve fills the data of every xop:Include from the MTOM parts.
@@ -198,13 +202,9 @@ func resolve(env *Envelope, parts map[string][]byte) error {
 		if c.href == "" {
 			continue
 		}
-		ref, _ := strings.CutPrefix(c.href, "cid:")
-		if u, err := url.PathUnescape(ref); err == nil {
-			ref = u
-		}
-		data, ok := parts[ref]
-		if !ok {
-			return fmt.Errorf("xop:Include href %q names no MIME part", c.href)
+		data, err := partData(parts, c.href)
+		if err != nil {
+			return err
 		}
 		c.Data, c.href = data, ""
 	}

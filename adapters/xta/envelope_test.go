@@ -214,3 +214,38 @@ func TestCatalogueDocumented(t *testing.T) {
 		assert.Contains(t, string(doc), row, "docs/xta.md documents %s", c.Code)
 	}
 }
+
+// An encrypted container is kept as it came: the element cut out of the
+// envelope, the declarations it inherits and uses added, an MTOM-optimised
+// CipherValue inlined as base64.
+func TestReadEncryptedData(t *testing.T) {
+	enc := `<e:EncryptedData Type="http://www.w3.org/2001/04/xmlenc#Content">` +
+		"\n  <e:EncryptionMethod Algorithm=\"http://www.w3.org/2009/xmlenc11#aes256-gcm\"/>\n" +
+		`  <e:CipherData><e:CipherValue>%s</e:CipherValue></e:CipherData></e:EncryptedData>`
+	plain := `<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:e="http://www.w3.org/2001/04/xmlenc#" xmlns:unused="urn:u">` +
+		`<s:Header/><s:Body><x:GenericContentContainer xmlns:x="http://xoev.de/transport/xta/211">` + enc + `</x:GenericContentContainer></s:Body></s:Envelope>`
+
+	env, err := xta.Read("application/soap+xml", xta.OpSendMessage.Action, strings.NewReader(strings.Replace(plain, "%s", "AAEC/w==", 1)), 0)
+	require.NoError(t, err)
+	gc := env.Body.Container
+	require.NotNil(t, gc.Encrypted)
+	assert.Nil(t, gc.ContentContainer)
+	want := `<e:EncryptedData xmlns:e="http://www.w3.org/2001/04/xmlenc#" Type="http://www.w3.org/2001/04/xmlenc#Content">` +
+		"\n  <e:EncryptionMethod Algorithm=\"http://www.w3.org/2009/xmlenc11#aes256-gcm\"/>\n" +
+		`  <e:CipherData><e:CipherValue>AAEC/w==</e:CipherValue></e:CipherData></e:EncryptedData>`
+	assert.Equal(t, want, string(gc.Encrypted.Raw))
+
+	root := strings.Replace(plain, "%s", `<xop:Include xmlns:xop="http://www.w3.org/2004/08/xop/include" href="cid:cipher@client"/>`, 1)
+	body := "--b\r\nContent-Type: application/xop+xml; type=\"application/soap+xml\"\r\nContent-ID: <root@client>\r\n\r\n" + root +
+		"\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-ID: <cipher@client>\r\n\r\n\x00\x01\x02\xff\r\n--b--\r\n"
+	env, err = xta.Read(`multipart/related; type="application/xop+xml"; boundary="b"; start="<root@client>"`, xta.OpSendMessage.Action, strings.NewReader(body), 0)
+	require.NoError(t, err)
+	assert.Equal(t, want, string(env.Body.Container.Encrypted.Raw), "the MTOM part is inlined as base64")
+
+	// Written back, it validates against the XTA schemas (xenc included) and reads the same.
+	v := xtatest.New(t)
+	ct, out := encode(t, &xta.Message{Action: xta.OpGetMessage.Action, RelatesTo: "urn:uuid:1",
+		Body: func(w *xta.Writer) { xta.WriteEncrypted(w, []byte(want)) }})
+	back := v.Check(t, ct, out)
+	assert.Equal(t, want, string(back.Body.Container.Encrypted.Raw))
+}

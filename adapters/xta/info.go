@@ -9,4 +9,7 @@ type Info struct {
 	MetaData    MessageMetaData `json:"meta"`
 	Message     Content         `json:"message"`
 	Attachments []Content       `json:"attachments,omitempty"`
+	// Encrypted says the content came as xenc:EncryptedData: the stored
+	// message is that element, and there are no content attributes.
+	Encrypted bool `json:"encrypted,omitempty"`
 }

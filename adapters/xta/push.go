@@ -122,7 +122,11 @@ func (p *Push) Deliver(ctx context.Context, d *delivery.Delivery) error {
 		return p.classify("createMessageId", err)
 	}
 	meta.MsgIdentification.MessageID = id
-	err = p.client.SendMessage(ctx, meta, func(w *Writer) { WriteContainer(w, msg, atts) })
+	body := func(w *Writer) { WriteContainer(w, msg, atts) }
+	if info != nil && info.Encrypted {
+		body = func(w *Writer) { WriteEncrypted(w, d.Message) }
+	}
+	err = p.client.SendMessage(ctx, meta, body)
 	if err != nil && !IsFault(err, MessageIDTaken.Code) {
 		return p.classify("sendMessage of "+id, err)
 	}

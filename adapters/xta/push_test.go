@@ -44,6 +44,7 @@ type sent struct {
 	meta xta.MessageMetaData
 	msg  xta.Content
 	atts []xta.Content
+	enc  []byte // xenc:EncryptedData instead of a ContentContainer
 }
 
 func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -70,6 +71,10 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			rc.answer(w, rel, op, nil, nil, rc.fault)
 		case rc.got[key] != nil:
 			rc.answer(w, rel, op, nil, nil, xta.NewFault(xta.MessageIDTaken, "taken"))
+		case env.Body.Container.Encrypted != nil:
+			rc.got[key] = &sent{meta: *m, enc: env.Body.Container.Encrypted.Raw}
+			rc.order = append(rc.order, key)
+			rc.answer(w, rel, op, nil, nil, nil)
 		default:
 			cc := env.Body.Container.ContentContainer
 			rc.got[key] = &sent{meta: *m, msg: cc.Message, atts: cc.Attachments}
@@ -240,6 +245,21 @@ func TestPushKeepsWhatCameByXTA(t *testing.T) {
 	assert.Equal(t, "bild.png", s.atts[0].Filename)
 	assert.Equal(t, "image/png", s.atts[0].ContentType)
 	assert.Equal(t, "sub-xta", s.meta.Property(xta.PropertyListURI, "submission-id"))
+}
+
+// Encrypted content goes on as the xenc:EncryptedData it came as.
+func TestPushEncrypted(t *testing.T) {
+	e := newPushEnv(t)
+	enc := []byte(`<e:EncryptedData xmlns:e="http://www.w3.org/2001/04/xmlenc#"><e:CipherData><e:CipherValue>AAEC</e:CipherValue></e:CipherData></e:EncryptedData>`)
+	d := adaptertest.NewDelivery("sub-enc", enc)
+	d.XTA = []byte(`{"meta":{"originators":{"author":{"identifier":{"value":"efa:portal","type":"xoev"}}},
+		"destinations":{"reader":{"identifier":{"value":"ags:1","type":"xoev"}}},"msg_identification":{"message_id":"enc-42"},
+		"qualifier":{"service":"urn:s","business_scenario":{"undefined":"x"},"message_type":{"list_uri":"urn:mt","list_version_id":"1","code":"M1","payload_schema":"urn:p"}}},
+		"message":{"content_type":""},"encrypted":true}`)
+	require.NoError(t, e.adapter(t, "").Deliver(t.Context(), d))
+	s := e.rc.got["enc-42"]
+	require.NotNil(t, s)
+	assert.Equal(t, string(enc), string(s.enc))
 }
 
 func TestPushOutcomes(t *testing.T) {

@@ -306,13 +306,11 @@ func (c *Content) Write(w *Writer, name string) {
 	w.Close()
 }
 
-// GenericContentContainer is xta:GenericContentContainer. Encrypted holds
-// an xenc:EncryptedData element as received (namespace-complete), if the
-// author encrypted end to end instead of sending a ContentContainer.
+// GenericContentContainer is xta:GenericContentContainer: either the
+// ContentContainer, or Encrypted if the author encrypted the container end
+// to end.
 type GenericContentContainer struct {
-	Encrypted *struct {
-		Inner []byte `xml:",innerxml"`
-	} `xml:"http://www.w3.org/2001/04/xmlenc# EncryptedData"`
+	Encrypted        *Encrypted `xml:"http://www.w3.org/2001/04/xmlenc# EncryptedData"`
 	ContentContainer *struct {
 		Message     Content   `xml:"http://xoev.de/transport/xta/211 Message"`
 		Attachments []Content `xml:"http://xoev.de/transport/xta/211 Attachment"`

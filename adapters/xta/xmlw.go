@@ -87,5 +87,9 @@ func (w *Writer) Binary(data []byte) {
 	w.buf.WriteString(`<xop:Include href="cid:` + cid + `"/>`)
 }
 
+// raw writes XML that is complete and well-formed on its own (an element
+// with its namespace declarations), as it is.
+func (w *Writer) raw(b []byte) { w.buf.Write(b) }
+
 // FormatTime formats t as xs:dateTime in UTC with milliseconds.
 func FormatTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z07:00") }

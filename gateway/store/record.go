@@ -40,9 +40,13 @@ type Record struct {
 	ReceivedAt      time.Time    `json:"received_at"`
 	ValidatedAt     time.Time    `json:"validated_at"`
 	RoutedAt        time.Time    `json:"routed_at"`
-	// XTA holds, for a message sent by XTA sendMessage, its MessageMetaData
-	// and content attributes as the XTA server keeps them (docs/xta.md).
+	// XTA holds, for a message that came by XTA, its MessageMetaData and
+	// content attributes as the XTA server keeps them (docs/xta.md).
 	XTA json.RawMessage `json:"xta,omitempty"`
+	// Encrypted marks end-to-end encrypted content: the message is an
+	// xenc:EncryptedData element the gateway stored without reading or
+	// validating it; its facts come from the XTA MessageMetaData.
+	Encrypted bool `json:"encrypted,omitempty"`
 }
 
 // Attachment describes one stored attachment; its content is the object Object.

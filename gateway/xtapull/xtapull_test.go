@@ -231,6 +231,11 @@ xta:
 }
 
 func (b *remote) send(t *testing.T, id string, msg []byte) {
+	c := xta.Content{ContentType: "application/xml", Filename: "antrag.xml", Data: msg}
+	b.sendBody(t, id, func(w *xta.Writer) { xta.WriteContainer(w, &c, nil) })
+}
+
+func (b *remote) sendBody(t *testing.T, id string, body func(w *xta.Writer)) {
 	m := &xta.MessageMetaData{}
 	m.Originators.Author.Identifier = portal
 	m.Destinations.Reader.Identifier = reader
@@ -239,8 +244,7 @@ func (b *remote) send(t *testing.T, id string, msg []byte) {
 	m.Qualifier.BusinessScenario.Undefined = "Demo"
 	m.Qualifier.MessageType.KeyCode = xta.KeyCode{ListURI: "urn:l", ListVersionID: "1", Code: "0100"}
 	m.Qualifier.MessageType.PayloadSchema = "urn:xoev-de:drehscheibe:standard:demo:1.0"
-	c := xta.Content{ContentType: "application/xml", Filename: "antrag.xml", Data: msg}
-	require.NoError(t, b.c.SendMessage(t.Context(), m, func(w *xta.Writer) { xta.WriteContainer(w, &c, nil) }))
+	require.NoError(t, b.c.SendMessage(t.Context(), m, body))
 	require.Eventually(t, func() bool { return len(b.box(t)) > 0 }, 10*time.Second, 50*time.Millisecond)
 }
 
@@ -280,4 +284,21 @@ func TestPullLeavesRefusedMessagesInTheBox(t *testing.T) {
 	defer res.Body.Close()
 	body, _ := io.ReadAll(res.Body)
 	assert.Contains(t, string(body), `drehscheibe_xta_pulled_total{outcome="refused",source="b"} 1`+"\n", "refused once, then left alone for a while")
+}
+
+// Encrypted content is pulled as it sits in the remote box: unread, routed
+// by its MessageMetaData, delivered as the xenc:EncryptedData element.
+func TestPullEncrypted(t *testing.T) {
+	b := startRemote(t)
+	p, outbox, _ := pullEnv(t, b, `  - {name: pulled, match: {sender: xta-pull-b, message_type: "0100"}, target: fv}`)
+	enc := []byte(`<xenc:EncryptedData xmlns:xenc="http://www.w3.org/2001/04/xmlenc#"><xenc:CipherData><xenc:CipherValue>AAECAw==</xenc:CipherValue></xenc:CipherData></xenc:EncryptedData>`)
+	b.sendBody(t, "enc-1", func(w *xta.Writer) { xta.WriteEncrypted(w, enc) })
+	xtapull.PollOnce(t.Context(), p)
+	assert.Empty(t, b.box(t))
+	var got []filedrop.Manifest
+	require.Eventually(t, func() bool { got = drop(t, outbox); return len(got) == 1 }, 10*time.Second, 50*time.Millisecond)
+	data, err := os.ReadFile(filepath.Join(outbox, got[0].SubmissionID, "message.xml"))
+	require.NoError(t, err)
+	assert.Equal(t, string(enc), string(data))
+	assert.Equal(t, "0100", got[0].MessageType)
 }

@@ -337,7 +337,7 @@ func (s *Server) fetch(ctx context.Context, rid string, it *iteration) (*reply, 
 	if f != nil {
 		return nil, f
 	}
-	msg, atts, err := s.content(ctx, se)
+	body, err := s.content(ctx, se)
 	if err != nil {
 		return nil, internal(err)
 	}
@@ -351,20 +351,25 @@ func (s *Server) fetch(ctx context.Context, rid string, it *iteration) (*reply, 
 			meta.Write(w)
 			xta.WriteMsgBoxResponse(w, rid, "", pending)
 		},
-		body: func(w *xta.Writer) { xta.WriteContainer(w, msg, atts) },
+		body: body,
 	}, nil
 }
 
 // content loads the message and attachments of a submission with the
-// content attributes the sender gave (or defaults that say what they are).
-func (s *Server) content(ctx context.Context, se *store.Entry) (*xta.Content, []xta.Content, error) {
+// content attributes the sender gave (or defaults that say what they are)
+// and returns the writer of the GenericContentContainer: a ContentContainer,
+// or for end-to-end encrypted content the xenc:EncryptedData as it came.
+func (s *Server) content(ctx context.Context, se *store.Entry) (func(w *xta.Writer), error) {
 	_, data, err := s.st.Load(ctx, se.Record.ID)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	r := se.Record
 	var info xta.Info
 	_ = json.Unmarshal(r.XTA, &info)
+	if r.Encrypted {
+		return func(w *xta.Writer) { xta.WriteEncrypted(w, data) }, nil
+	}
 	msg := info.Message
 	msg.Data = data
 	msg.ContentType = firstNonEmpty(msg.ContentType, "application/xml")
@@ -375,12 +380,12 @@ func (s *Server) content(ctx context.Context, se *store.Entry) (*xta.Content, []
 	for i, a := range r.Attachments {
 		rc, err := s.st.OpenObject(ctx, a.Object)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		b, err := io.ReadAll(rc)
 		_ = rc.Close()
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		var c xta.Content
 		if i < len(info.Attachments) {
@@ -392,7 +397,7 @@ func (s *Server) content(ctx context.Context, se *store.Entry) (*xta.Content, []
 		c.ID = firstNonEmpty(c.ID, "attachment-"+strconv.Itoa(i+1))
 		atts = append(atts, c)
 	}
-	return &msg, atts, nil
+	return func(w *xta.Writer) { xta.WriteContainer(w, &msg, atts) }, nil
 }
 
 // close confirms messages by LastMsgReceived (or, without it, the messages

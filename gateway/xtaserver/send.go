@@ -71,7 +71,9 @@ func (s *Server) sendMessage(ctx context.Context, c *call) (*reply, *xta.Fault) 
 // the Attachments follow with their file names, the Qualifier's Service and
 // the TestMsg flag are the metadata, the message id scopes idempotency
 // ("xta:" + the id in lower case) and the record's xta member keeps the
-// MessageMetaData and content attributes. sendMessage and the pull intake
+// MessageMetaData and content attributes. End-to-end encrypted content
+// (xenc:EncryptedData) becomes the message itself, routed by the
+// MessageMetaData and stored unread. sendMessage and the pull intake
 // (gateway/xtapull) share it. The caller sets ReceivedAt.
 func Request(meta *xta.MessageMetaData, gc *xta.GenericContentContainer, sender string, maxBytes int64) (*intake.Request, *xta.Fault) {
 	id := strings.TrimSpace(meta.MsgIdentification.MessageID)
@@ -82,7 +84,7 @@ func Request(meta *xta.MessageMetaData, gc *xta.GenericContentContainer, sender 
 	case gc == nil:
 		return nil, xta.NewFault(xta.NoParameters, "the body holds no xta:GenericContentContainer")
 	case gc.ContentContainer == nil && gc.Encrypted != nil:
-		return nil, xta.NewFault(xta.InvalidParameters, "end-to-end encrypted content (xenc:EncryptedData) is not accepted yet; send a ContentContainer")
+		return encrypted(meta, gc.Encrypted.Raw, sender, maxBytes)
 	case gc.ContentContainer == nil:
 		return nil, xta.NewFault(xta.NoParameters, "the GenericContentContainer holds no ContentContainer")
 	}
@@ -94,31 +96,74 @@ func Request(meta *xta.MessageMetaData, gc *xta.GenericContentContainer, sender 
 	if size > maxBytes {
 		return nil, xta.NewFault(xta.TooLarge, "the container holds %d bytes, more than xta.max_container_bytes (%d)", size, maxBytes)
 	}
-	info := xta.Info{MetaData: *meta, Message: cc.Message, Attachments: cc.Attachments}
-	infoJSON, err := json.Marshal(info)
-	if err != nil {
-		return nil, internal(err)
+	req, f := request(meta, xta.Info{MetaData: *meta, Message: cc.Message, Attachments: cc.Attachments}, cc.Message.Data, sender)
+	if f != nil {
+		return nil, f
 	}
-	req := &intake.Request{
-		Sender: sender, Message: cc.Message.Data,
-		Metadata:       &identify.Metadata{Service: strings.TrimSpace(meta.Qualifier.Service)},
-		IdempotencyKey: "xta:" + strings.ToLower(id),
-		XTA:            infoJSON,
-	}
+	req.Metadata = &identify.Metadata{Service: strings.TrimSpace(meta.Qualifier.Service)}
 	if meta.Test() {
 		t := true
 		req.Metadata.Test = &t
 	}
-	h := sha256.New()
-	h.Write(cc.Message.Data)
 	for i, a := range cc.Attachments {
 		name := firstNonEmpty(a.Filename, a.ID, fmt.Sprintf("attachment-%d", i+1))
 		req.Attachments = append(req.Attachments, intake.Attachment{Name: name, ContentType: firstNonEmpty(a.ContentType, "application/octet-stream"), Data: a.Data})
+	}
+	req.RequestSHA256 = fingerprint(req)
+	return req, nil
+}
+
+// encrypted is the request for end-to-end encrypted content: the
+// xenc:EncryptedData element is the message, routed by the facts of the
+// MessageMetaData (Reader, Author, Service, MessageType code and
+// payloadSchema, TestMsg) and stored without being read. Its XML may be as
+// large as the container it encrypts in base64 (4/3 of the limit) plus 1 MiB
+// of markup.
+func encrypted(meta *xta.MessageMetaData, raw []byte, sender string, maxBytes int64) (*intake.Request, *xta.Fault) {
+	if limit := maxBytes/3*4 + 1<<20; int64(len(raw)) > limit {
+		return nil, xta.NewFault(xta.TooLarge, "the xenc:EncryptedData holds %d bytes, more than %d (xta.max_container_bytes %d as base64 plus markup)", len(raw), limit, maxBytes)
+	}
+	q := meta.Qualifier
+	facts := identify.Facts{
+		Namespace: strings.TrimSpace(q.MessageType.PayloadSchema), MessageType: strings.TrimSpace(q.MessageType.Code),
+		Author: meta.Originators.Author.ID(), Reader: meta.Destinations.Reader.ID(),
+		Service: strings.TrimSpace(q.Service), Test: meta.Test(),
+	}
+	if facts.Namespace == "" || facts.MessageType == "" {
+		return nil, xta.NewFault(xta.NoParameters, "encrypted content is routed by the MessageMetaData: its MessageType needs a code and a payloadSchema")
+	}
+	req, f := request(meta, xta.Info{MetaData: *meta, Encrypted: true}, raw, sender)
+	if f != nil {
+		return nil, f
+	}
+	req.Encrypted = &facts
+	req.RequestSHA256 = fingerprint(req)
+	return req, nil
+}
+
+// request is what plain and encrypted content share: the message, the
+// record's xta member, and the message id as idempotency key.
+func request(meta *xta.MessageMetaData, info xta.Info, msg []byte, sender string) (*intake.Request, *xta.Fault) {
+	infoJSON, err := json.Marshal(info)
+	if err != nil {
+		return nil, internal(err)
+	}
+	return &intake.Request{
+		Sender: sender, Message: msg, XTA: infoJSON,
+		IdempotencyKey: "xta:" + strings.ToLower(strings.TrimSpace(meta.MsgIdentification.MessageID)),
+	}, nil
+}
+
+// fingerprint is the request's SHA-256 over the message, the attachments
+// and the xta member, for the idempotency check.
+func fingerprint(req *intake.Request) string {
+	h := sha256.New()
+	h.Write(req.Message)
+	for _, a := range req.Attachments {
 		h.Write(a.Data)
 	}
-	h.Write(infoJSON)
-	req.RequestSHA256 = hex.EncodeToString(h.Sum(nil))
-	return req, nil
+	h.Write(req.XTA)
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // FaultOf maps a refusal of the intake pipeline to an XTA fault.
