@@ -261,8 +261,7 @@ func (m *Message) ContentType(boundary string) string {
 func Encode(out io.Writer, m *Message, boundary string) error {
 	w := &Writer{}
 	w.buf.WriteString(`<?xml version="1.0" encoding="UTF-8"?>`)
-	w.Open("soap:Envelope", "xmlns:soap", NSSOAP, "xmlns:wsa", NSWSA, "xmlns:xta", NSXTA,
-		"xmlns:oscimeta", NSOSCIMeta, "xmlns:osci", NSOSCI, "xmlns:xop", NSXOP)
+	w.Open("soap:Envelope", namespaces()...)
 	w.Open("soap:Header")
 	w.Elem("wsa:Action", m.Action)
 	w.Opt("wsa:MessageID", m.MessageID)

@@ -2,6 +2,7 @@ package xta
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/xml"
 	"strconv"
 	"time"
@@ -16,6 +17,27 @@ type Writer struct {
 	buf   bytes.Buffer
 	stack []string
 	parts []part
+	// inline writes binary content as base64 text instead of MTOM parts;
+	// rootAttrs are added to the first element (Document).
+	inline    bool
+	rootAttrs []string
+}
+
+// Document writes the element body writes as a standalone XML document:
+// the namespace declarations on its root element, binary content inline
+// as base64. It is for XML that travels as content, such as a transport
+// report in a Message.
+func Document(body func(w *Writer)) []byte {
+	w := &Writer{inline: true, rootAttrs: namespaces()}
+	w.buf.WriteString(`<?xml version="1.0" encoding="UTF-8"?>`)
+	body(w)
+	return w.buf.Bytes()
+}
+
+// namespaces are the declarations of the fixed prefixes.
+func namespaces() []string {
+	return []string{"xmlns:soap", NSSOAP, "xmlns:wsa", NSWSA, "xmlns:xta", NSXTA,
+		"xmlns:oscimeta", NSOSCIMeta, "xmlns:osci", NSOSCI, "xmlns:xop", NSXOP}
 }
 
 // part is one binary MIME part referenced by an xop:Include.
@@ -27,6 +49,10 @@ type part struct {
 // Open starts element name (with prefix) with attributes given as name, value pairs;
 // pairs with an empty value are left out.
 func (w *Writer) Open(name string, attrs ...string) {
+	if w.rootAttrs != nil {
+		attrs = append(w.rootAttrs, attrs...)
+		w.rootAttrs = nil
+	}
 	w.buf.WriteByte('<')
 	w.buf.WriteString(name)
 	for i := 0; i+1 < len(attrs); i += 2 {
@@ -82,6 +108,12 @@ func (w *Writer) Int(name string, v int64) { w.Elem(name, strconv.FormatInt(v, 1
 // Binary writes base64Binary content of the open element as an xop:Include
 // pointing at a MIME part of its own (MTOM).
 func (w *Writer) Binary(data []byte) {
+	if w.inline {
+		enc := base64.NewEncoder(base64.StdEncoding, &w.buf)
+		_, _ = enc.Write(data)
+		_ = enc.Close()
+		return
+	}
 	cid := strconv.Itoa(len(w.parts)+1) + ".part@drehscheibe"
 	w.parts = append(w.parts, part{cid: cid, data: data})
 	w.buf.WriteString(`<xop:Include href="cid:` + cid + `"/>`)

@@ -147,20 +147,21 @@ func TestEnvVars(t *testing.T) {
 		"DREHSCHEIBE_SERVER_SHUTDOWN_TIMEOUT": "server.shutdown_timeout",
 		"DREHSCHEIBE_XTA_TLS_CLIENT_CA_FILE":  "xta.tls.client_ca_file",
 		"DREHSCHEIBE_XTA_ALLOW_PLAIN_HTTP":    "xta.allow_plain_http",
+		"DREHSCHEIBE_XTA_SYNC_TIMEOUT":        "xta.sync_timeout",
 	} {
 		if got[name] != key {
 			t.Errorf("EnvVars: %s → %q, want %q", name, got[name], key)
 		}
 	}
 	for name := range got {
-		for _, list := range []string{"SENDERS", "TARGETS", "ROUTES", "XTA_PARTIES"} {
+		for _, list := range []string{"SENDERS", "TARGETS", "ROUTES", "XTA_PARTIES", "XTA_PULL"} {
 			if strings.HasPrefix(name, EnvPrefix+list) {
 				t.Errorf("EnvVars lists %s, but list entries are not overridable", name)
 			}
 		}
 	}
-	if len(got) != 28 {
-		t.Errorf("EnvVars has %d variables, want 28 (9 server, 8 nats, 1 schemas, 1 log, 9 xta); update the count when adding keys", len(got))
+	if len(got) != 29 {
+		t.Errorf("EnvVars has %d variables, want 29 (9 server, 8 nats, 1 schemas, 1 log, 10 xta); update the count when adding keys", len(got))
 	}
 }
 
@@ -268,6 +269,7 @@ func TestValidationErrorsNameKeys(t *testing.T) {
 		{"xta same listener", base + "xta: {enabled: true, allow_plain_http: true, listen: '127.0.0.1:8080'}\n", `xta.listen: "127.0.0.1:8080" is also server.listen`},
 		{"xta party client", base + "xta:\n  enabled: true\n  allow_plain_http: true\n  parties:\n    - {identifier: 'ags:1'}\n", `xta.parties[0].client: required`},
 		{"xta party dup", base + "xta:\n  enabled: true\n  allow_plain_http: true\n  parties:\n    - {identifier: 'ags:1', client: a}\n    - {identifier: 'ags:1', client: b}\n", `xta.parties[1].identifier: "ags:1" is already xta.parties[0]`},
+		{"xta sync timeout", base + "xta: {enabled: true, allow_plain_http: true, sync_timeout: 90s}\n", `xta.sync_timeout: 1m30s must be shorter than server.write_timeout (1m0s)`},
 		{"xta pull url", base + "xta:\n  pull:\n    - {name: b, url: 'http://xta.example.de/', reader: 'ags:1'}\n", `xta.pull[0].url: "http://xta.example.de/": want https (http only to a loopback address)`},
 		{"xta pull cert", base + "xta:\n  pull:\n    - {name: b, url: 'https://xta.example.de/', reader: 'ags:1'}\n", `xta.pull[0].tls.cert_file: required: XTA servers authenticate clients by certificate`},
 		{"xta pull reader", base + "xta:\n  pull:\n    - {name: b, url: 'http://127.0.0.1:1/'}\n", `xta.pull[0].reader: required`},

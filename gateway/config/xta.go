@@ -36,6 +36,9 @@ type XTA struct {
 	// MaxContainerBytes limits the decoded content of one container
 	// (message and attachments); XTA allows 40 MB.
 	MaxContainerBytes ByteSize `yaml:"max_container_bytes"`
+	// SyncTimeout bounds how long sendMessageSync waits for the delivery
+	// of a message of a synchronous route (routes[].sync).
+	SyncTimeout time.Duration `yaml:"sync_timeout"`
 	// Parties are the XTA accounts.
 	Parties []XTAParty `yaml:"parties"`
 	// Pull lists remote XTA message boxes whose messages the gateway
@@ -135,6 +138,7 @@ func defaultXTA() XTA {
 		InstanceID:        "drehscheibe",
 		ClientHeader:      "X-Client-Identity",
 		MaxContainerBytes: 40 * MiB,
+		SyncTimeout:       30 * time.Second,
 	}
 }
 
@@ -162,6 +166,12 @@ func (c *Config) validateXTA(p *problems) {
 	}
 	if x.MaxContainerBytes <= 0 {
 		p.add("xta.max_container_bytes", "must be positive, e.g. \"40MiB\"")
+	}
+	switch {
+	case x.SyncTimeout <= 0:
+		p.add("xta.sync_timeout", "must be positive, e.g. \"30s\"")
+	case c.Server.WriteTimeout > 0 && x.SyncTimeout >= c.Server.WriteTimeout:
+		p.add("xta.sync_timeout", "%s must be shorter than server.write_timeout (%s), which bounds the XTA answer too", x.SyncTimeout, c.Server.WriteTimeout)
 	}
 	if x.AllowPlainHTTP {
 		if x.ClientHeader == "" || http.CanonicalHeaderKey(x.ClientHeader) == "" {

@@ -155,6 +155,13 @@ func (p *Pipeline) Submit(ctx context.Context, req *Request) (*store.Stored, *Ch
 	if prob != nil {
 		return nil, c, prob
 	}
+	st, prob := p.Commit(ctx, req, c)
+	return st, c, prob
+}
+
+// Commit stores a submission that Check passed, for a caller that looks at
+// the outcome of Check (the routing decision) before it stores.
+func (p *Pipeline) Commit(ctx context.Context, req *Request, c *Checked) (*store.Stored, *problem.Problem) {
 	f := c.Facts
 	sum := sha256.Sum256(req.Message)
 	rec := store.Record{
@@ -179,11 +186,11 @@ func (p *Pipeline) Submit(ctx context.Context, req *Request) (*store.Stored, *Ch
 	st, err := p.Store.Put(ctx, sub)
 	switch {
 	case errors.Is(err, store.ErrIdempotencyConflict):
-		return nil, c, problem.New(problem.IdempotencyConflict, "the Idempotency-Key %q was used before with a different request", req.IdempotencyKey)
+		return nil, problem.New(problem.IdempotencyConflict, "the Idempotency-Key %q was used before with a different request", req.IdempotencyKey)
 	case err != nil:
-		return nil, c, problem.New(problem.Unavailable, "the submission could not be stored: %v", err)
+		return nil, problem.New(problem.Unavailable, "the submission could not be stored: %v", err)
 	}
-	return st, c, nil
+	return st, nil
 }
 
 func firstMessage(r *schemas.Report, def string) string {

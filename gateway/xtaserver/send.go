@@ -33,9 +33,6 @@ func (s *Server) sendMessage(ctx context.Context, c *call) (*reply, *xta.Fault) 
 	if f != nil {
 		return nil, f
 	}
-	if c.op == xta.OpSendMessageSync {
-		return nil, xta.NewFault(xta.OnlyAsync, "drehscheibe delivers asynchronously; use sendMessage")
-	}
 	req, f := Request(meta, c.env.Body.Container, party.SenderName(), int64(s.cfg.MaxContainerBytes))
 	if f != nil {
 		return nil, f
@@ -49,7 +46,15 @@ func (s *Server) sendMessage(ctx context.Context, c *call) (*reply, *xta.Fault) 
 		return nil, internal(err)
 	}
 
-	stored, _, prob := s.pipeline.Submit(ctx, req)
+	checked, prob := s.pipeline.Check(req)
+	if prob != nil {
+		return nil, FaultOf(prob)
+	}
+	sync := c.op == xta.OpSendMessageSync
+	if sync && !checked.Decision.Sync {
+		return nil, xta.NewFault(xta.OnlyAsync, "the routing rule %q that takes this message is not synchronous (routes[].sync); use sendMessage", checked.Decision.Rule)
+	}
+	stored, prob := s.pipeline.Commit(ctx, req, checked)
 	if prob != nil {
 		return nil, FaultOf(prob)
 	}
@@ -62,7 +67,10 @@ func (s *Server) sendMessage(ctx context.Context, c *call) (*reply, *xta.Fault) 
 		s.log.Error("message id not indexed", zap.String("submission_id", stored.Record.ID), zap.Bool("taken", !ok), zap.Error(err))
 	}
 	s.log.Info("xta message accepted", zap.String("submission_id", stored.Record.ID), zap.String("author", party.Identifier),
-		zap.String("reader", reader), zap.String("target", stored.Record.Target))
+		zap.String("reader", reader), zap.String("target", stored.Record.Target), zap.Bool("sync", sync))
+	if sync {
+		return s.awaitDelivery(ctx, stored.Record.ID, id, reader)
+	}
 	return &reply{}, nil
 }
 
