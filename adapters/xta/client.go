@@ -28,17 +28,25 @@ type Client struct {
 
 // Call sends one request and returns the response envelope. A SOAP fault
 // is returned as a *ReceivedFault error together with the envelope.
+//
+// The request is encoded while it is sent, so content given by Open goes
+// from its source to the connection; without Inspect the response is
+// decoded while it arrives.
 func (c *Client) Call(ctx context.Context, op Operation, headers, body func(w *Writer)) (*Envelope, error) {
 	m := &Message{Action: op.Action, MessageID: "urn:uuid:" + uuid.NewString(), To: c.URL, Headers: headers, Body: body}
-	var buf bytes.Buffer
 	boundary := "MIMEBoundary_" + strings.ReplaceAll(uuid.NewString(), "-", "")
-	if err := Encode(&buf, m, boundary); err != nil {
-		return nil, err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.URL, &buf)
+	enc := Prepare(m, boundary)
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := enc.WriteTo(pw)
+		pw.CloseWithError(err)
+	}()
+	defer pr.Close()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.URL, pr)
 	if err != nil {
 		return nil, err
 	}
+	req.ContentLength = enc.Len()
 	req.Header.Set("Content-Type", m.ContentType(boundary))
 	req.Header.Set("SOAPAction", `"`+op.Action+`"`)
 	res, err := c.HTTP.Do(req)
@@ -50,15 +58,17 @@ func (c *Client) Call(ctx context.Context, op Operation, headers, body func(w *W
 	if limit <= 0 {
 		limit = 64 << 20
 	}
-	data, err := io.ReadAll(&limitReader{r: res.Body, n: limit})
-	if err != nil {
-		return nil, fmt.Errorf("read response: %w", err)
-	}
 	ct := res.Header.Get("Content-Type")
+	var rd io.Reader = res.Body
 	if c.Inspect != nil {
+		data, err := io.ReadAll(&limitReader{r: res.Body, n: limit})
+		if err != nil {
+			return nil, fmt.Errorf("read response: %w", err)
+		}
 		c.Inspect(res.StatusCode, ct, data)
+		rd = bytes.NewReader(data)
 	}
-	env, err := Read(ct, "", bytes.NewReader(data), 0)
+	env, err := Read(ct, "", rd, limit)
 	if err != nil {
 		return nil, &HTTPError{StatusCode: res.StatusCode, Err: err}
 	}

@@ -172,13 +172,18 @@ func capture(dec *xml.Decoder, root []byte, start int64, el0 xml.StartElement, i
 
 // partData finds the MTOM part an xop:Include's href (cid:…) names.
 func partData(parts map[string][]byte, href string) ([]byte, error) {
-	ref, _ := strings.CutPrefix(href, "cid:")
-	if u, err := url.PathUnescape(ref); err == nil {
-		ref = u
-	}
-	data, ok := parts[ref]
+	data, ok := parts[cidOf(href)]
 	if !ok {
 		return nil, fmt.Errorf("xop:Include href %q names no MIME part", href)
 	}
 	return data, nil
+}
+
+// cidOf is the Content-ID an xop:Include's href (cid:…, URL-escaped) names.
+func cidOf(href string) string {
+	ref, _ := strings.CutPrefix(strings.TrimSpace(href), "cid:")
+	if u, err := url.PathUnescape(ref); err == nil {
+		ref = u
+	}
+	return ref
 }

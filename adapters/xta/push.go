@@ -104,13 +104,10 @@ func (p *Push) Deliver(ctx context.Context, d *delivery.Delivery) error {
 			return delivery.Permanent(fmt.Errorf("the record's xta member is unreadable: %v", err))
 		}
 	}
-	msg, atts, err := content(ctx, d, info)
-	if err != nil {
-		return err
-	}
-	size := int64(len(msg.Data))
-	for _, a := range atts {
-		size += int64(len(a.Data))
+	msg, atts := content(ctx, d, info)
+	size := msg.Len()
+	for i := range atts {
+		size += atts[i].Len()
 	}
 	meta, err := metaData(d, info, size)
 	if err != nil {
@@ -249,8 +246,9 @@ func metaData(d *delivery.Delivery, info *Info, size int64) (*MessageMetaData, e
 }
 
 // content is the Message and the Attachments with their attributes: those
-// the message came with by XTA, or what the gateway knows.
-func content(ctx context.Context, d *delivery.Delivery, info *Info) (*Content, []Content, error) {
+// the message came with by XTA, or what the gateway knows. Attachments are
+// streamed from the store while the request is sent.
+func content(ctx context.Context, d *delivery.Delivery, info *Info) (*Content, []Content) {
 	msg := &Content{ContentType: "application/xml", Encoding: "UTF-8", Filename: d.MessageType + ".xml", ID: "message"}
 	if info != nil {
 		m := info.Message
@@ -266,30 +264,12 @@ func content(ctx context.Context, d *delivery.Delivery, info *Info) (*Content, [
 			c.ContentType = firstNonEmpty(c.ContentType, a.ContentType, "application/octet-stream")
 			c.Size = ""
 		}
-		data, err := readAttachment(ctx, a)
-		if err != nil {
-			return nil, nil, err
-		}
-		c.Data = data
+		open := a.Open
+		c.Open = func() (io.ReadCloser, error) { return open(ctx) }
+		c.Length = a.Size
 		atts[i] = c
 	}
-	return msg, atts, nil
-}
-
-func readAttachment(ctx context.Context, a delivery.Attachment) ([]byte, error) {
-	rc, err := a.Open(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("open attachment %q: %w", a.Name, err)
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, a.Size+1))
-	switch {
-	case err != nil:
-		return nil, fmt.Errorf("read attachment %q: %w", a.Name, err)
-	case int64(len(b)) != a.Size:
-		return nil, fmt.Errorf("attachment %q has %d bytes, %d declared", a.Name, len(b), a.Size)
-	}
-	return b, ctx.Err()
+	return msg, atts
 }
 
 func records(rs []Record) string {

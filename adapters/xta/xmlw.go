@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/xml"
+	"io"
 	"strconv"
 	"time"
 )
@@ -40,10 +41,13 @@ func namespaces() []string {
 		"xmlns:oscimeta", NSOSCIMeta, "xmlns:osci", NSOSCI, "xmlns:xop", NSXOP}
 }
 
-// part is one binary MIME part referenced by an xop:Include.
+// part is one binary MIME part referenced by an xop:Include: data, or
+// open and length for content streamed when the message is encoded.
 type part struct {
-	cid  string
-	data []byte
+	cid    string
+	data   []byte
+	open   func() (io.ReadCloser, error)
+	length int64
 }
 
 // Open starts element name (with prefix) with attributes given as name, value pairs;
@@ -114,9 +118,28 @@ func (w *Writer) Binary(data []byte) {
 		_ = enc.Close()
 		return
 	}
-	cid := strconv.Itoa(len(w.parts)+1) + ".part@drehscheibe"
-	w.parts = append(w.parts, part{cid: cid, data: data})
-	w.buf.WriteString(`<xop:Include href="cid:` + cid + `"/>`)
+	w.include(part{data: data})
+}
+
+// stream is Binary for content that Encode copies from open, exactly length bytes.
+func (w *Writer) stream(open func() (io.ReadCloser, error), length int64) {
+	if w.inline {
+		rc, err := open()
+		if err == nil {
+			enc := base64.NewEncoder(base64.StdEncoding, &w.buf)
+			_, _ = io.Copy(enc, io.LimitReader(rc, length))
+			_ = enc.Close()
+			_ = rc.Close()
+		}
+		return
+	}
+	w.include(part{open: open, length: length})
+}
+
+func (w *Writer) include(p part) {
+	p.cid = strconv.Itoa(len(w.parts)+1) + ".part@drehscheibe"
+	w.parts = append(w.parts, p)
+	w.buf.WriteString(`<xop:Include href="cid:` + p.cid + `"/>`)
 }
 
 // raw writes XML that is complete and well-formed on its own (an element

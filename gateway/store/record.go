@@ -215,22 +215,45 @@ func (s *Store) Load(ctx context.Context, id string) (*Entry, []byte, error) {
 	return &Entry{Record: r, QueuedAt: m.Time, Sequence: m.Sequence}, msg, nil
 }
 
+// OpenMessage opens the message of submission id as a stream: from the
+// submission message itself, or from the object store for a large one.
+// ctx must last as long as the reading. Close it.
+func (s *Store) OpenMessage(ctx context.Context, id string) (io.ReadCloser, error) {
+	if !validToken(id) {
+		return nil, ErrNotFound
+	}
+	m, err := s.subs.GetLastMsgForSubject(ctx, SubmissionsPrefix+id+".*")
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	if name := m.Header.Get(HdrPayloadObject); name != "" {
+		return s.openChunks(ctx, name)
+	}
+	return io.NopCloser(bytes.NewReader(m.Data)), nil
+}
+
 // Message returns the message bytes of a submission message (inline or from the object store).
 func (s *Store) Message(ctx context.Context, h nats.Header, data []byte) ([]byte, error) {
 	name := h.Get(HdrPayloadObject)
 	if name == "" {
 		return data, nil
 	}
-	return s.payloads.GetBytes(ctx, name)
+	size := 0
+	if r, err := decodeRecord(h); err == nil {
+		size = int(r.MessageSize)
+	}
+	return s.readAll(ctx, name, size)
 }
 
-// OpenObject opens a stored payload object (attachment or large message).
+// OpenObject opens a stored payload object (attachment or large message)
+// as a stream: it is read chunk by chunk from JetStream, never held whole,
+// and its digest is checked at the end (a mismatch is a read error).
+// ctx must last as long as the reading. Close it.
 func (s *Store) OpenObject(ctx context.Context, name string) (io.ReadCloser, error) {
-	b, err := s.payloads.GetBytes(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	return io.NopCloser(bytes.NewReader(b)), nil
+	return s.openChunks(ctx, name)
 }
 
 // validToken reports whether id can stand in a subject without changing its meaning.

@@ -83,7 +83,9 @@ type Store struct {
 	subs     jetstream.Stream
 	events   jetstream.Stream
 	payloads jetstream.ObjectStore
-	opts     Options
+	// payloadsStream is the object store's stream, for reading chunks.
+	payloadsStream jetstream.Stream
+	opts           Options
 	// InlineLimit is the largest message kept in the submission message itself;
 	// larger ones go to the object store.
 	InlineLimit int
@@ -198,6 +200,9 @@ func (s *Store) ensure(ctx context.Context) error {
 	})
 	if err != nil {
 		return fmt.Errorf("create object store %s: %w", PayloadBucket, err)
+	}
+	if s.payloadsStream, err = s.js.Stream(ctx, payloadStream); err != nil {
+		return fmt.Errorf("stream %s of object store %s: %w", payloadStream, PayloadBucket, err)
 	}
 	return nil
 }

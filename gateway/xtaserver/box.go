@@ -360,38 +360,32 @@ func (s *Server) fetch(ctx context.Context, rid string, it *iteration) (*reply, 
 // and returns the writer of the GenericContentContainer: a ContentContainer,
 // or for end-to-end encrypted content the xenc:EncryptedData as it came.
 func (s *Server) content(ctx context.Context, se *store.Entry) (func(w *xta.Writer), error) {
-	_, data, err := s.st.Load(ctx, se.Record.ID)
-	if err != nil {
-		return nil, err
-	}
 	r := se.Record
 	var info xta.Info
 	_ = json.Unmarshal(r.XTA, &info)
 	if r.Encrypted {
+		_, data, err := s.st.Load(ctx, r.ID)
+		if err != nil {
+			return nil, err
+		}
 		return func(w *xta.Writer) { xta.WriteEncrypted(w, data) }, nil
 	}
 	msg := info.Message
-	msg.Data = data
+	// Streamed from the store while the response is written, like the attachments.
+	msg.Data, msg.Open, msg.Length = nil, func() (io.ReadCloser, error) { return s.st.OpenMessage(ctx, r.ID) }, r.MessageSize
 	msg.ContentType = firstNonEmpty(msg.ContentType, "application/xml")
 	msg.Encoding = firstNonEmpty(msg.Encoding, "UTF-8")
 	msg.Filename = firstNonEmpty(msg.Filename, r.MessageType+".xml")
 	msg.ID = firstNonEmpty(msg.ID, "message")
 	var atts []xta.Content
 	for i, a := range r.Attachments {
-		rc, err := s.st.OpenObject(ctx, a.Object)
-		if err != nil {
-			return nil, err
-		}
-		b, err := io.ReadAll(rc)
-		_ = rc.Close()
-		if err != nil {
-			return nil, err
-		}
 		var c xta.Content
 		if i < len(info.Attachments) {
 			c = info.Attachments[i]
 		}
-		c.Data = b
+		// Streamed from the object store while the response is written.
+		obj := a.Object
+		c.Data, c.Open, c.Length = nil, func() (io.ReadCloser, error) { return s.st.OpenObject(ctx, obj) }, a.Size
 		c.ContentType = firstNonEmpty(c.ContentType, a.ContentType)
 		c.Filename = firstNonEmpty(c.Filename, a.Name)
 		c.ID = firstNonEmpty(c.ID, "attachment-"+strconv.Itoa(i+1))

@@ -92,7 +92,7 @@ xta:
   enabled: true
   listen: 127.0.0.1:0
   instance_id: drehscheibe-test
-  sync_timeout: 1s
+  sync_timeout: 3s
   max_container_bytes: `+maxContainer+`
   tls: {cert_file: %q, key_file: %q, client_ca_file: %q}
   parties:
