@@ -145,12 +145,18 @@ func (s *source) poll(ctx context.Context) {
 		}
 		return
 	}
+	now := time.Now()
+	for id, until := range s.refused {
+		if now.After(until) {
+			delete(s.refused, id)
+		}
+	}
 	for i := range list {
 		if ctx.Err() != nil {
 			return
 		}
 		id := strings.TrimSpace(list[i].MsgIdentification.MessageID)
-		if until, ok := s.refused[strings.ToLower(id)]; ok && time.Now().Before(until) {
+		if _, ok := s.refused[strings.ToLower(id)]; ok {
 			continue
 		}
 		if err := s.take(ctx, id); err != nil {
