@@ -63,6 +63,7 @@ test-short: deps
 # bench reports; it never fails on a number. See docs/benchmarks.md.
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./schemas/ ./gateway/...
+	$(GO) test -run '^$$' -bench XTALargeContainerMemory -benchtime 3x -count 1 ./test/bench/
 	DREHSCHEIBE_BENCH_XMLLINT=1 $(GO) test ./schemas -run TestCompareXmllint -v -count=1 -timeout 30m
 
 fuzz-short: deps

@@ -1,5 +1,6 @@
 // Package gateway assembles drehscheibe from its parts: the schema catalog,
-// the router, the JetStream store, the delivery dispatcher and the REST API.
+// the router, the JetStream store, the delivery dispatcher, the REST API and,
+// when configured, the XTA server and the XTA pull intake.
 // cmd/drehscheibe and the end-to-end tests start it the same way.
 package gateway
 
@@ -25,6 +26,7 @@ import (
 	"github.com/drehscheibe/drehscheibe/gateway/retention"
 	"github.com/drehscheibe/drehscheibe/gateway/routing"
 	"github.com/drehscheibe/drehscheibe/gateway/store"
+	"github.com/drehscheibe/drehscheibe/gateway/xtapull"
 	"github.com/drehscheibe/drehscheibe/gateway/xtaserver"
 	"github.com/drehscheibe/drehscheibe/schemas"
 )
@@ -51,6 +53,8 @@ type Gateway struct {
 	XTA     *xtaserver.Server
 	xtaHTTP *http.Server
 	xtaLn   net.Listener
+	// pull polls remote XTA message boxes (nil without xta.pull).
+	pull *xtapull.Puller
 }
 
 // KnownTargetType reports whether typ is a registered adapter, "external"
@@ -183,6 +187,11 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (g *Gateway, 
 			}
 		}
 	}
+	if len(cfg.XTA.Pull) > 0 {
+		if g.pull, err = xtapull.New(cfg.XTA.Pull, pipeline, g.Metrics, log); err != nil {
+			return nil, err
+		}
+	}
 	g.disp = dispatch.New(g.Store, log, g.Metrics, targets)
 	return g, nil
 }
@@ -250,6 +259,9 @@ func (g *Gateway) Start(ctx context.Context) (<-chan error, error) {
 		g.log.Info("xta server ready", zap.String("listen", g.XTAAddr()), zap.Bool("tls", !g.cfg.XTA.AllowPlainHTTP))
 	}
 	go func() { wg.Wait(); close(errc) }()
+	if g.pull != nil {
+		g.pull.Start()
+	}
 	g.log.Info("drehscheibe ready", zap.String("listen", g.Addr()))
 	return errc, nil
 }
@@ -306,6 +318,9 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	err := g.http.Shutdown(ctx)
 	if g.xtaHTTP != nil {
 		err = errors.Join(err, g.xtaHTTP.Shutdown(ctx))
+	}
+	if g.pull != nil {
+		g.pull.Stop(ctx)
 	}
 	g.disp.Stop(ctx)
 	if g.stopPoll != nil {

@@ -3,6 +3,7 @@ package xta
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -27,17 +28,25 @@ type Client struct {
 
 // Call sends one request and returns the response envelope. A SOAP fault
 // is returned as a *ReceivedFault error together with the envelope.
+//
+// The request is encoded while it is sent, so content given by Open goes
+// from its source to the connection; without Inspect the response is
+// decoded while it arrives.
 func (c *Client) Call(ctx context.Context, op Operation, headers, body func(w *Writer)) (*Envelope, error) {
 	m := &Message{Action: op.Action, MessageID: "urn:uuid:" + uuid.NewString(), To: c.URL, Headers: headers, Body: body}
-	var buf bytes.Buffer
 	boundary := "MIMEBoundary_" + strings.ReplaceAll(uuid.NewString(), "-", "")
-	if err := Encode(&buf, m, boundary); err != nil {
-		return nil, err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.URL, &buf)
+	enc := Prepare(m, boundary)
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := enc.WriteTo(pw)
+		pw.CloseWithError(err)
+	}()
+	defer pr.Close()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.URL, pr)
 	if err != nil {
 		return nil, err
 	}
+	req.ContentLength = enc.Len()
 	req.Header.Set("Content-Type", m.ContentType(boundary))
 	req.Header.Set("SOAPAction", `"`+op.Action+`"`)
 	res, err := c.HTTP.Do(req)
@@ -49,23 +58,25 @@ func (c *Client) Call(ctx context.Context, op Operation, headers, body func(w *W
 	if limit <= 0 {
 		limit = 64 << 20
 	}
-	data, err := io.ReadAll(&limitReader{r: res.Body, n: limit})
-	if err != nil {
-		return nil, fmt.Errorf("read response: %w", err)
-	}
 	ct := res.Header.Get("Content-Type")
+	var rd io.Reader = res.Body
 	if c.Inspect != nil {
+		data, err := io.ReadAll(&limitReader{r: res.Body, n: limit})
+		if err != nil {
+			return nil, fmt.Errorf("read response: %w", err)
+		}
 		c.Inspect(res.StatusCode, ct, data)
+		rd = bytes.NewReader(data)
 	}
-	env, err := Read(ct, "", bytes.NewReader(data), 0)
+	env, err := Read(ct, "", rd, limit)
 	if err != nil {
-		return nil, fmt.Errorf("HTTP %d: %w", res.StatusCode, err)
+		return nil, &HTTPError{StatusCode: res.StatusCode, Err: err}
 	}
 	if f := env.Fault(); f != nil {
 		return env, f
 	}
 	if res.StatusCode != http.StatusOK {
-		return env, fmt.Errorf("HTTP %d without a SOAP fault", res.StatusCode)
+		return env, &HTTPError{StatusCode: res.StatusCode, Err: errors.New("no SOAP fault")}
 	}
 	if env.Header.RelatesTo != m.MessageID {
 		return env, fmt.Errorf("wsa:RelatesTo is %q, want the request's wsa:MessageID %q", env.Header.RelatesTo, m.MessageID)
@@ -76,4 +87,41 @@ func (c *Client) Call(ctx context.Context, op Operation, headers, body func(w *W
 // AuthorHeader writes the oscimeta:Author header of management and box requests.
 func AuthorHeader(p PartyIdentifier) func(w *Writer) {
 	return func(w *Writer) { (&Party{Identifier: p}).Write(w, "oscimeta:Author") }
+}
+
+// HTTPError is a response that is not a readable SOAP envelope, or an
+// envelope without fault under a status other than 200.
+type HTTPError struct {
+	StatusCode int
+	Err        error
+}
+
+// Error names the status and what was wrong with the response.
+func (e *HTTPError) Error() string { return fmt.Sprintf("HTTP %d: %v", e.StatusCode, e.Err) }
+
+// Unwrap returns the underlying error.
+func (e *HTTPError) Unwrap() error { return e.Err }
+
+// Temporary reports whether a call that failed with err may succeed when
+// tried again later: the server could not be reached or did not answer in
+// time, it answered with a SOAP Receiver fault (its own problem, such as
+// 9030), or with HTTP 408, 429 or 5xx. A Sender fault or another HTTP
+// status means the request itself has to change.
+func Temporary(err error) bool {
+	var f *ReceivedFault
+	if errors.As(err, &f) {
+		return !strings.HasSuffix(f.SOAPCode, "Sender")
+	}
+	var h *HTTPError
+	if errors.As(err, &h) {
+		s := h.StatusCode
+		return s == http.StatusRequestTimeout || s == http.StatusTooManyRequests || s >= 500
+	}
+	return err != nil
+}
+
+// IsFault reports whether err is a received XTA fault with code (e.g. "9024").
+func IsFault(err error, code string) bool {
+	var f *ReceivedFault
+	return errors.As(err, &f) && f.Code == code
 }

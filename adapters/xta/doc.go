@@ -5,9 +5,11 @@
 //
 // It holds no gateway logic: the server role (which account may do what,
 // the message box, the intake) is wired in gateway/xtaserver, which uses this
-// package to read requests and write responses, and the conformance check
-// (drehscheibe xta check) uses it as a client. The package imports nothing of
-// the gateway.
+// package to read requests and write responses; the pull intake
+// (gateway/xtapull) and the conformance check (drehscheibe xta check) use its
+// Client. The package is also the xta-push delivery adapter (Push), which
+// registers itself; like every adapter it imports nothing of the gateway but
+// gateway/delivery.
 //
 // Reading is lenient where real clients are sloppy (inline base64 instead of
 // MTOM, missing optional elements, SOAPAction only in the HTTP header);

@@ -9,7 +9,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/textproto"
-	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -88,42 +88,51 @@ var ErrTooLarge = errors.New("message exceeds the size limit")
 // limit bytes are read (0: no limit); more is ErrTooLarge. soapAction is the
 // SOAPAction HTTP header, used when neither wsa:Action nor the content
 // type's action parameter names the operation.
+//
+// Each MTOM part is read into one buffer of the size the envelope's size
+// attribute announces (at most what the limit leaves), so that large
+// content is held once and not copied while it arrives.
 func Read(ctype, soapAction string, body io.Reader, limit int64) (*Envelope, error) {
+	lr := &limitReader{r: body, n: limit}
 	if limit > 0 {
-		body = &limitReader{r: body, n: limit}
+		body = lr
 	}
 	mt, params, err := mime.ParseMediaType(ctype)
 	if err != nil {
 		return nil, fmt.Errorf("unreadable Content-Type %q", ctype)
 	}
-	var root io.Reader
+	var root []byte
+	var env *Envelope
 	parts := map[string][]byte{}
 	action := params["action"]
 	switch mt {
 	case "multipart/related":
-		root, err = readMultipart(body, params, parts, &action)
-		if err != nil {
-			return nil, err
+		remaining := func() int64 { return 64 << 20 }
+		if limit > 0 {
+			remaining = func() int64 { return lr.n }
 		}
+		root, env, err = readMultipart(body, params, parts, &action, remaining)
 	case "application/soap+xml", "text/xml", "application/xop+xml":
-		root = body
+		root, err = io.ReadAll(body)
+		if err != nil && !errors.Is(err, ErrTooLarge) {
+			err = fmt.Errorf("reading the request failed: %v", err)
+		}
+		if err == nil {
+			env, err = decodeEnvelope(root)
+		}
 	default:
 		return nil, fmt.Errorf("content type %q is not SOAP; send application/soap+xml or MTOM (multipart/related)", mt)
 	}
-	env := &Envelope{}
-	dec := xml.NewDecoder(root)
-	dec.Strict = true
-	if err := dec.Decode(env); err != nil {
-		if errors.Is(err, ErrTooLarge) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("the SOAP envelope is not readable: %v", err)
-	}
-	if env.XMLName.Space != NSSOAP || env.XMLName.Local != "Envelope" {
-		return nil, fmt.Errorf("the root element is {%s}%s; want a SOAP 1.2 Envelope", env.XMLName.Space, env.XMLName.Local)
+	if err != nil {
+		return nil, err
 	}
 	if err := resolve(env, parts); err != nil {
 		return nil, err
+	}
+	if c := env.Body.Container; c != nil && c.Encrypted != nil {
+		if c.Encrypted.Raw, err = encryptedElement(root, parts); err != nil {
+			return nil, fmt.Errorf("the xenc:EncryptedData is not readable: %v", err)
+		}
 	}
 	env.Action = strings.TrimSpace(env.Header.Action)
 	if env.Action == "" {
@@ -135,13 +144,33 @@ func Read(ctype, soapAction string, body io.Reader, limit int64) (*Envelope, err
 	return env, nil
 }
 
-func readMultipart(body io.Reader, params map[string]string, parts map[string][]byte, action *string) (io.Reader, error) {
+// decodeEnvelope reads the SOAP 1.2 envelope of the root part.
+func decodeEnvelope(root []byte) (*Envelope, error) {
+	env := &Envelope{}
+	dec := xml.NewDecoder(bytes.NewReader(root))
+	dec.Strict = true
+	if err := dec.Decode(env); err != nil {
+		return nil, fmt.Errorf("the SOAP envelope is not readable: %v", err)
+	}
+	if env.XMLName.Space != NSSOAP || env.XMLName.Local != "Envelope" {
+		return nil, fmt.Errorf("the root element is {%s}%s; want a SOAP 1.2 Envelope", env.XMLName.Space, env.XMLName.Local)
+	}
+	return env, nil
+}
+
+// readMultipart reads the MTOM parts: the root (decoded at once when it
+// comes first, as it does from every client seen), then the other parts,
+// each into a buffer sized by the size attribute of the content that
+// includes it.
+func readMultipart(body io.Reader, params map[string]string, parts map[string][]byte, action *string, remaining func() int64) ([]byte, *Envelope, error) {
 	if params["boundary"] == "" {
-		return nil, errors.New("multipart/related without boundary")
+		return nil, nil, errors.New("multipart/related without boundary")
 	}
 	start := strings.Trim(params["start"], "<>")
 	mr := multipart.NewReader(body, params["boundary"])
 	var root []byte
+	var env *Envelope
+	sizes := map[string]int64{}
 	for {
 		p, err := mr.NextRawPart()
 		if err == io.EOF {
@@ -149,39 +178,83 @@ func readMultipart(body io.Reader, params map[string]string, parts map[string][]
 		}
 		if err != nil {
 			if errors.Is(err, ErrTooLarge) {
-				return nil, err
+				return nil, nil, err
 			}
-			return nil, fmt.Errorf("broken MTOM body: %v", err)
-		}
-		data, err := io.ReadAll(p)
-		if err != nil {
-			if errors.Is(err, ErrTooLarge) {
-				return nil, err
-			}
-			return nil, fmt.Errorf("broken MTOM part: %v", err)
+			return nil, nil, fmt.Errorf("broken MTOM body: %v", err)
 		}
 		cid := strings.Trim(p.Header.Get("Content-Id"), "<> ")
-		isRoot := root == nil && (start == "" || cid == start)
-		if isRoot {
-			root = data
+		if root == nil && (start == "" || cid == start) {
+			if root, err = io.ReadAll(p); err != nil {
+				return nil, nil, partError(err)
+			}
 			if _, pp, err := mime.ParseMediaType(p.Header.Get("Content-Type")); err == nil && *action == "" {
 				*action = pp["action"]
 			}
+			if env, err = decodeEnvelope(root); err != nil {
+				return nil, nil, err
+			}
+			sizes = declaredSizes(env)
 			continue
 		}
 		if enc := strings.ToLower(p.Header.Get("Content-Transfer-Encoding")); enc == "base64" {
-			return nil, errors.New("MTOM part " + cid + " uses base64 transfer encoding; send binary")
+			return nil, nil, errors.New("MTOM part " + cid + " uses base64 transfer encoding; send binary")
+		}
+		data, err := readPart(p, min(sizes[cid], remaining()))
+		if err != nil {
+			return nil, nil, partError(err)
 		}
 		parts[cid] = data
 	}
 	if root == nil {
-		return nil, errors.New("MTOM body without the root part")
+		return nil, nil, errors.New("MTOM body without the root part")
 	}
-	return bytes.NewReader(root), nil
+	return root, env, nil
 }
 
-// resolve fills the data of every xop:Include from the MTOM parts.
-func resolve(env *Envelope, parts map[string][]byte) error {
+func partError(err error) error {
+	if errors.Is(err, ErrTooLarge) {
+		return err
+	}
+	return fmt.Errorf("broken MTOM part: %v", err)
+}
+
+// declaredSizes maps the cid of each xop:Include to the size attribute of
+// its content.
+func declaredSizes(env *Envelope) map[string]int64 {
+	out := map[string]int64{}
+	for _, c := range contents(env) {
+		if c.href == "" {
+			continue
+		}
+		if n, err := strconv.ParseInt(strings.TrimSpace(c.Size), 10, 64); err == nil && n > 0 {
+			out[cidOf(c.href)] = n
+		}
+	}
+	return out
+}
+
+// readPart reads a part into a buffer of size bytes, then whatever follows.
+func readPart(r io.Reader, size int64) ([]byte, error) {
+	if size <= 0 {
+		return io.ReadAll(r)
+	}
+	buf := make([]byte, size)
+	n, err := io.ReadFull(r, buf)
+	switch {
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+		return buf[:n], nil
+	case err != nil:
+		return nil, err
+	}
+	rest, err := io.ReadAll(r)
+	if len(rest) > 0 {
+		buf = append(buf, rest...)
+	}
+	return buf, err
+}
+
+// contents lists every content element that can carry binary data.
+func contents(env *Envelope) []*Content {
 	var cs []*Content
 	if c := env.Body.Container; c != nil && c.ContentContainer != nil {
 		cs = append(cs, &c.ContentContainer.Message)
@@ -194,17 +267,18 @@ func resolve(env *Envelope, parts map[string][]byte) error {
 			cs = append(cs, &r.Reports[i].Data)
 		}
 	}
-	for _, c := range cs {
+	return cs
+}
+
+// resolve fills the data of every xop:Include from the MTOM parts.
+func resolve(env *Envelope, parts map[string][]byte) error {
+	for _, c := range contents(env) {
 		if c.href == "" {
 			continue
 		}
-		ref, _ := strings.CutPrefix(c.href, "cid:")
-		if u, err := url.PathUnescape(ref); err == nil {
-			ref = u
-		}
-		data, ok := parts[ref]
-		if !ok {
-			return fmt.Errorf("xop:Include href %q names no MIME part", c.href)
+		data, err := partData(parts, c.href)
+		if err != nil {
+			return err
 		}
 		c.Data, c.href = data, ""
 	}
@@ -259,10 +333,25 @@ func (m *Message) ContentType(boundary string) string {
 // Encode writes m as MTOM to out; send it with m.ContentType(boundary).
 // boundary must not occur in the content: use a random token.
 func Encode(out io.Writer, m *Message, boundary string) error {
+	_, err := Prepare(m, boundary).WriteTo(out)
+	return err
+}
+
+// Encoded is a message ready to be written: its envelope is built, and
+// content given by Open is read only while it is written. Len tells the
+// length in advance, for a Content-Length header.
+type Encoded struct {
+	root     []byte
+	parts    []part
+	action   string
+	boundary string
+}
+
+// Prepare builds the envelope of m.
+func Prepare(m *Message, boundary string) *Encoded {
 	w := &Writer{}
 	w.buf.WriteString(`<?xml version="1.0" encoding="UTF-8"?>`)
-	w.Open("soap:Envelope", "xmlns:soap", NSSOAP, "xmlns:wsa", NSWSA, "xmlns:xta", NSXTA,
-		"xmlns:oscimeta", NSOSCIMeta, "xmlns:osci", NSOSCI, "xmlns:xop", NSXOP)
+	w.Open("soap:Envelope", namespaces()...)
 	w.Open("soap:Header")
 	w.Elem("wsa:Action", m.Action)
 	w.Opt("wsa:MessageID", m.MessageID)
@@ -281,34 +370,94 @@ func Encode(out io.Writer, m *Message, boundary string) error {
 	}
 	w.Close()
 	w.Close()
+	return &Encoded{root: w.buf.Bytes(), parts: w.parts, action: m.Action, boundary: boundary}
+}
 
-	mw := multipart.NewWriter(out)
-	if err := mw.SetBoundary(boundary); err != nil {
-		return err
+// Len is the number of bytes WriteTo writes.
+func (e *Encoded) Len() int64 {
+	n, _ := e.write(io.Discard, false)
+	return n
+}
+
+// WriteTo writes the MTOM message to out.
+func (e *Encoded) WriteTo(out io.Writer) (int64, error) { return e.write(out, true) }
+
+// write writes the message; without content, streamed parts only count.
+func (e *Encoded) write(out io.Writer, content bool) (int64, error) {
+	cw := &countingWriter{w: out}
+	mw := multipart.NewWriter(cw)
+	if err := mw.SetBoundary(e.boundary); err != nil {
+		return cw.n, err
 	}
 	rh := textproto.MIMEHeader{}
-	rh.Set("Content-Type", `application/xop+xml; charset=UTF-8; type="application/soap+xml"; action="`+m.Action+`"`)
+	rh.Set("Content-Type", `application/xop+xml; charset=UTF-8; type="application/soap+xml"; action="`+e.action+`"`)
 	rh.Set("Content-Transfer-Encoding", "binary")
 	rh.Set("Content-ID", "<"+rootCID+">")
 	pw, err := mw.CreatePart(rh)
 	if err != nil {
-		return err
+		return cw.n, err
 	}
-	if _, err := pw.Write(w.buf.Bytes()); err != nil {
-		return err
+	if _, err := pw.Write(e.root); err != nil {
+		return cw.n, err
 	}
-	for _, p := range w.parts {
+	for _, p := range e.parts {
 		h := textproto.MIMEHeader{}
 		h.Set("Content-Type", "application/octet-stream")
 		h.Set("Content-Transfer-Encoding", "binary")
 		h.Set("Content-ID", "<"+p.cid+">")
 		pw, err := mw.CreatePart(h)
 		if err != nil {
-			return err
+			return cw.n, err
 		}
-		if _, err := pw.Write(p.data); err != nil {
-			return err
+		switch {
+		case p.open == nil:
+			_, err = pw.Write(p.data)
+		case content:
+			err = copyExactly(pw, p.open, p.length)
+		default:
+			cw.n += p.length
+		}
+		if err != nil {
+			return cw.n, err
 		}
 	}
-	return mw.Close()
+	return cw.n, mw.Close()
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	k, err := c.w.Write(p)
+	c.n += int64(k)
+	return k, err
+}
+
+// ErrLength is returned by Encode when streamed content is not as long as declared.
+var ErrLength = errors.New("streamed content differs from its declared length")
+
+// copyExactly copies the content open gives to w: exactly length bytes, or an error.
+func copyExactly(w io.Writer, open func() (io.ReadCloser, error), length int64) error {
+	rc, err := open()
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	n, err := io.Copy(w, io.LimitReader(rc, length))
+	if err != nil {
+		return err
+	}
+	// Read on to the end: a reader that checks what it delivered (such as a
+	// delivery.Content's) reports a mismatch only there.
+	var one [1]byte
+	k, err := io.ReadFull(rc, one[:])
+	if n != length || k > 0 {
+		return fmt.Errorf("%w (%d bytes declared)", ErrLength, length)
+	}
+	if err != nil && err != io.EOF {
+		return err
+	}
+	return nil
 }

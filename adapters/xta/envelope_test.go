@@ -4,6 +4,10 @@ import (
 	"bytes"
 	"encoding/base64"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -213,4 +217,122 @@ func TestCatalogueDocumented(t *testing.T) {
 		row := "| " + c.Code + " | `" + string(c.Exception) + "` | " + c.Name + " | "
 		assert.Contains(t, string(doc), row, "docs/xta.md documents %s", c.Code)
 	}
+}
+
+// An encrypted container is kept as it came: the element cut out of the
+// envelope, the declarations it inherits and uses added, an MTOM-optimised
+// CipherValue inlined as base64.
+func TestReadEncryptedData(t *testing.T) {
+	enc := `<e:EncryptedData Type="http://www.w3.org/2001/04/xmlenc#Content">` +
+		"\n  <e:EncryptionMethod Algorithm=\"http://www.w3.org/2009/xmlenc11#aes256-gcm\"/>\n" +
+		`  <e:CipherData><e:CipherValue>%s</e:CipherValue></e:CipherData></e:EncryptedData>`
+	plain := `<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:e="http://www.w3.org/2001/04/xmlenc#" xmlns:unused="urn:u">` +
+		`<s:Header/><s:Body><x:GenericContentContainer xmlns:x="http://xoev.de/transport/xta/211">` + enc + `</x:GenericContentContainer></s:Body></s:Envelope>`
+
+	env, err := xta.Read("application/soap+xml", xta.OpSendMessage.Action, strings.NewReader(strings.Replace(plain, "%s", "AAEC/w==", 1)), 0)
+	require.NoError(t, err)
+	gc := env.Body.Container
+	require.NotNil(t, gc.Encrypted)
+	assert.Nil(t, gc.ContentContainer)
+	want := `<e:EncryptedData xmlns:e="http://www.w3.org/2001/04/xmlenc#" Type="http://www.w3.org/2001/04/xmlenc#Content">` +
+		"\n  <e:EncryptionMethod Algorithm=\"http://www.w3.org/2009/xmlenc11#aes256-gcm\"/>\n" +
+		`  <e:CipherData><e:CipherValue>AAEC/w==</e:CipherValue></e:CipherData></e:EncryptedData>`
+	assert.Equal(t, want, string(gc.Encrypted.Raw))
+
+	root := strings.Replace(plain, "%s", `<xop:Include xmlns:xop="http://www.w3.org/2004/08/xop/include" href="cid:cipher@client"/>`, 1)
+	body := "--b\r\nContent-Type: application/xop+xml; type=\"application/soap+xml\"\r\nContent-ID: <root@client>\r\n\r\n" + root +
+		"\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-ID: <cipher@client>\r\n\r\n\x00\x01\x02\xff\r\n--b--\r\n"
+	env, err = xta.Read(`multipart/related; type="application/xop+xml"; boundary="b"; start="<root@client>"`, xta.OpSendMessage.Action, strings.NewReader(body), 0)
+	require.NoError(t, err)
+	assert.Equal(t, want, string(env.Body.Container.Encrypted.Raw), "the MTOM part is inlined as base64")
+
+	// Written back, it validates against the XTA schemas (xenc included) and reads the same.
+	v := xtatest.New(t)
+	ct, out := encode(t, &xta.Message{Action: xta.OpGetMessage.Action, RelatesTo: "urn:uuid:1",
+		Body: func(w *xta.Writer) { xta.WriteEncrypted(w, []byte(want)) }})
+	back := v.Check(t, ct, out)
+	assert.Equal(t, want, string(back.Body.Container.Encrypted.Raw))
+}
+
+// Parts are read into buffers of the size the envelope announces; a size
+// that is wrong, or missing, still gives the part's real bytes.
+func TestReadMTOMPartsWhateverTheDeclaredSize(t *testing.T) {
+	payload := bytes.Repeat([]byte{0, 1, 2, 0xff}, 1000)
+	for _, size := range []string{"", ` size="4000"`, ` size="10"`, ` size="999999"`} {
+		root := strings.Replace(plainRequest, `<xta:Message contentType="text/xml">%s</xta:Message>`,
+			`<xta:Message contentType="text/xml"`+size+`><xop:Include xmlns:xop="http://www.w3.org/2004/08/xop/include" href="cid:p"/></xta:Message>`, 1)
+		body := "--b\r\nContent-Type: application/xop+xml\r\nContent-ID: <r>\r\n\r\n" + root +
+			"\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-ID: <p>\r\n\r\n" + string(payload) + "\r\n--b--\r\n"
+		env, err := xta.Read(`multipart/related; type="application/xop+xml"; boundary="b"; start="<r>"`, "", strings.NewReader(body), 1<<20)
+		require.NoError(t, err, size)
+		assert.Equal(t, payload, env.Body.Container.ContentContainer.Message.Data, size)
+	}
+}
+
+func TestReadInlineBase64Errors(t *testing.T) {
+	for b64, want := range map[string]string{
+		"AAEC/w=":      "multiple of 4",
+		"AA==AAEC":     "base64",
+		"AAE*":         "base64",
+		"AAEC\n  /w==": "",
+	} {
+		_, err := xta.Read("application/soap+xml", xta.OpSendMessage.Action, strings.NewReader(strings.Replace(plainRequest, "%s", b64, 1)), 0)
+		if want == "" {
+			assert.NoError(t, err, b64)
+			continue
+		}
+		assert.ErrorContains(t, err, want, b64)
+	}
+}
+
+// Content given by Open is streamed when the message is written; Len
+// tells the length before, and a source that is not as long as declared
+// breaks the message off.
+func TestEncodeStreamsContent(t *testing.T) {
+	data := bytes.Repeat([]byte("stream\x00"), 100_000)
+	opened := 0
+	c := xta.Content{ContentType: "application/pdf", Length: int64(len(data)), Open: func() (io.ReadCloser, error) {
+		opened++
+		return io.NopCloser(bytes.NewReader(data)), nil
+	}}
+	msg := xta.Content{ContentType: "application/xml", Data: []byte("<a/>")}
+	m := &xta.Message{Action: xta.OpGetMessage.Action, Body: func(w *xta.Writer) { xta.WriteContainer(w, &msg, []xta.Content{c}) }}
+	enc := xta.Prepare(m, "b")
+	n := enc.Len()
+	assert.Equal(t, 0, opened, "Len reads no content")
+	var buf bytes.Buffer
+	written, err := enc.WriteTo(&buf)
+	require.NoError(t, err)
+	assert.Equal(t, n, written)
+	assert.Equal(t, n, int64(buf.Len()))
+	env, err := xta.Read(m.ContentType("b"), "", &buf, 0)
+	require.NoError(t, err)
+	att := env.Body.Container.ContentContainer.Attachments[0]
+	assert.Equal(t, data, att.Data)
+	assert.Equal(t, fmt.Sprint(len(data)), att.Size)
+
+	c.Length++
+	m.Body = func(w *xta.Writer) { xta.WriteContainer(w, &msg, []xta.Content{c}) }
+	_, err = xta.Prepare(m, "b").WriteTo(io.Discard)
+	assert.ErrorIs(t, err, xta.ErrLength)
+}
+
+// The client sends a Content-Length, not chunks, though it streams.
+func TestClientSendsContentLength(t *testing.T) {
+	var got, length int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got, length = int64(len(b)), r.ContentLength
+		env, _ := xta.Read(r.Header.Get("Content-Type"), "", bytes.NewReader(b), 0)
+		m := &xta.Message{Action: env.Action, RelatesTo: env.Header.MessageID}
+		w.Header().Set("Content-Type", m.ContentType("x"))
+		_ = xta.Encode(w, m, "x")
+	}))
+	defer srv.Close()
+	c := &xta.Client{URL: srv.URL, HTTP: srv.Client()}
+	msg := xta.Content{ContentType: "application/xml", Data: []byte("<a/>")}
+	_, err := c.Call(t.Context(), xta.OpSendMessage, sampleMeta().Write, func(w *xta.Writer) { xta.WriteContainer(w, &msg, nil) })
+	require.NoError(t, err)
+	assert.Positive(t, got)
+	assert.Equal(t, got, length)
 }

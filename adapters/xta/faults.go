@@ -53,13 +53,13 @@ var (
 	Internal = Code{"9030", TechnicalProblem, "Interner Fehler beim XTA-Server bzw. XTA-Dienstleister", false,
 		"drehscheibe could not do what was asked (JetStream unavailable, shutting down). Nothing was stored; retry later."}
 	DeliveryFailed = Code{"9032", TechnicalProblem, "Fehler bei der Zustellung", false,
-		"The message cannot be routed: no routing rule takes it, or a test message matched a rule without a test target. The reason names the reader and message type."}
+		"The message cannot be routed: no routing rule takes it, or a test message matched a rule without a test target; the reason names the reader and message type. For sendMessageSync also: the target did not take the message (failed, or not within xta.sync_timeout); the message is stored then, and its delivery goes on: follow it with getTransportReport instead of sending it again."}
 	SchemaViolation = Code{"9050", MessageSchemaViolation, "Fachnachricht ist nicht schemakonform", true,
 		"The Message of the content container is not a valid XÖV message: not well-formed, of an unknown standard, or violating its schema. The fault reason lists every error with line and column."}
 	InvalidMessageIDCode = Code{"9070", InvalidMessageID, "MessageID für den Account nicht bekannt", true,
 		"No message with this id exists for the calling party: it never existed, belongs to another reader or author, or has left the message box."}
 	OnlyAsync = Code{"9080", SyncAsync, "Der Dienst wird nur asynchron angeboten", true,
-		"sendMessageSync was called; drehscheibe offers asynchronous delivery only. Use sendMessage."}
+		"sendMessageSync for a message whose routing rule is not synchronous (routes[].sync); nothing was stored. Use sendMessage, or ask the operator for a synchronous route."}
 	CancelTooLate = Code{"9100", CancelDenied, "Der durch den Schalter NotBefore gesetzte Termin ist verstrichen", true,
 		"cancelMessage came too late: the message was already delivered, fetched or failed."}
 )

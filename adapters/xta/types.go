@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/xml"
 	"errors"
+	"io"
 	"strconv"
 	"strings"
 )
@@ -84,8 +85,14 @@ type Qualifier struct {
 	} `xml:"http://www.osci.eu/ws/2014/10/transport MessageType" json:"message_type"`
 }
 
+// Property is one oscimeta:Property of MessageProperties: a coded key and a value.
+type Property struct {
+	Key   KeyCode `xml:"http://www.osci.eu/ws/2014/10/transport Key" json:"key"`
+	Value string  `xml:"http://www.osci.eu/ws/2014/10/transport Value" json:"value"`
+}
+
 // MessageMetaData is oscimeta:MessageMetaData. ReceiptRequests, security
-// tokens, OtherDestinations, ProcessRef and MessageProperties are not kept.
+// tokens, OtherDestinations and ProcessRef are not kept.
 type MessageMetaData struct {
 	TestMsg            string             `xml:"TestMsg,attr" json:"test_msg,omitempty"`
 	DeliveryAttributes DeliveryAttributes `xml:"http://www.osci.eu/ws/2014/10/transport DeliveryAttributes" json:"delivery_attributes"`
@@ -101,8 +108,31 @@ type MessageMetaData struct {
 		MessageID string   `xml:"http://www.w3.org/2005/08/addressing MessageID" json:"message_id"`
 		InReplyTo []string `xml:"http://www.osci.eu/ws/2014/10/transport In-Reply-To" json:"in_reply_to,omitempty"`
 	} `xml:"http://www.osci.eu/ws/2014/10/transport MsgIdentification" json:"msg_identification"`
-	Qualifier Qualifier `xml:"http://www.osci.eu/ws/2014/10/transport Qualifier" json:"qualifier"`
-	MsgSize   string    `xml:"http://www.osci.eu/ws/2014/10/transport MsgSize" json:"msg_size,omitempty"`
+	Qualifier  Qualifier  `xml:"http://www.osci.eu/ws/2014/10/transport Qualifier" json:"qualifier"`
+	Properties []Property `xml:"http://www.osci.eu/ws/2014/10/transport MessageProperties>Property" json:"properties,omitempty"`
+	MsgSize    string     `xml:"http://www.osci.eu/ws/2014/10/transport MsgSize" json:"msg_size,omitempty"`
+}
+
+// Property returns the value of the property with the key code in list listURI, or "".
+func (m *MessageMetaData) Property(listURI, code string) string {
+	for _, p := range m.Properties {
+		if p.Key.ListURI == listURI && p.Key.Code == code {
+			return p.Value
+		}
+	}
+	return ""
+}
+
+// SetProperty sets the property with the key code in list listURI (version
+// listVersion) to value, replacing one that is there.
+func (m *MessageMetaData) SetProperty(listURI, listVersion, code, value string) {
+	for i, p := range m.Properties {
+		if p.Key.ListURI == listURI && p.Key.Code == code {
+			m.Properties[i].Value = value
+			return
+		}
+	}
+	m.Properties = append(m.Properties, Property{Key: KeyCode{ListURI: listURI, ListVersionID: listVersion, Code: code}, Value: value})
 }
 
 // Test reports whether TestMsg is set to true.
@@ -160,6 +190,16 @@ func (m *MessageMetaData) Write(w *Writer) {
 	w.Close()
 	q.MessageType.KeyCode.write(w, "oscimeta:MessageType", "payloadSchema", q.MessageType.PayloadSchema)
 	w.Close()
+	if len(m.Properties) > 0 {
+		w.Open("oscimeta:MessageProperties")
+		for i := range m.Properties {
+			w.Open("oscimeta:Property")
+			m.Properties[i].Key.write(w, "oscimeta:Key")
+			w.Elem("oscimeta:Value", m.Properties[i].Value)
+			w.Close()
+		}
+		w.Close()
+	}
 	w.Opt("oscimeta:MsgSize", m.MsgSize)
 	w.Close()
 }
@@ -174,9 +214,24 @@ type Content struct {
 	ID                 string `json:"id,omitempty"`
 	Lang               string `json:"lang,omitempty"`
 	Size               string `json:"size,omitempty"`
-	Data               []byte `json:"-"`
+	// Data is the content in memory: what Read received, or what Write sends.
+	Data []byte `json:"-"`
+	// Open, if set and Data is nil, gives the content to Write as a stream
+	// when the message is encoded, so that large content goes from its
+	// store to the connection without being held in memory; Length is its
+	// exact size in bytes.
+	Open   func() (io.ReadCloser, error) `json:"-"`
+	Length int64                         `json:"-"`
 	// href is the cid: reference of an xop:Include, resolved by Read.
 	href string
+}
+
+// Len is the size of the content in bytes.
+func (c *Content) Len() int64 {
+	if c.Data == nil && c.Open != nil {
+		return c.Length
+	}
+	return int64(len(c.Data))
 }
 
 // UnmarshalXML reads the attributes and either inline base64 or an xop:Include.
@@ -202,7 +257,7 @@ func (c *Content) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error {
 			c.Size = a.Value
 		}
 	}
-	var text []byte
+	var b64 base64Decoder
 	for {
 		tok, err := d.Token()
 		if err != nil {
@@ -210,7 +265,9 @@ func (c *Content) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error {
 		}
 		switch t := tok.(type) {
 		case xml.CharData:
-			text = append(text, t...)
+			if err := b64.write(t); err != nil {
+				return err
+			}
 		case xml.StartElement:
 			if t.Name.Space != NSXOP || t.Name.Local != "Include" {
 				return errors.New("unexpected element " + t.Name.Local + " in " + start.Name.Local)
@@ -227,35 +284,73 @@ func (c *Content) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error {
 			if c.href != "" {
 				return nil
 			}
-			return c.decodeBase64(text)
+			c.Data, err = b64.done()
+			return err
 		}
 	}
 }
 
-// decodeBase64 decodes inline base64, ignoring the line breaks and blanks
-// that encoders put in.
-func (c *Content) decodeBase64(text []byte) error {
-	clean := text[:0]
-	for _, b := range text {
-		if b != ' ' && b != '\n' && b != '\r' && b != '\t' {
-			clean = append(clean, b)
+// base64Decoder decodes inline base64 as the XML decoder hands it out,
+// ignoring the line breaks and blanks that encoders put in, straight into
+// the decoded bytes: the text itself is never copied as a whole.
+type base64Decoder struct {
+	out     []byte
+	scratch [4096]byte
+	n       int
+}
+
+func (b *base64Decoder) write(text []byte) error {
+	if b.out == nil {
+		b.out = make([]byte, 0, base64.StdEncoding.DecodedLen(len(text)))
+	}
+	for _, c := range text {
+		if c == ' ' || c == '\n' || c == '\r' || c == '\t' {
+			continue
+		}
+		b.scratch[b.n] = c
+		b.n++
+		if b.n == len(b.scratch) {
+			if err := b.flush(); err != nil {
+				return err
+			}
 		}
 	}
-	out := make([]byte, base64.StdEncoding.DecodedLen(len(clean)))
-	n, err := base64.StdEncoding.Decode(out, clean)
+	return nil
+}
+
+func (b *base64Decoder) flush() error {
+	if b.n%4 != 0 {
+		return errors.New("content is not valid base64: its length is not a multiple of 4")
+	}
+	if len(b.out) > 0 && len(b.out)%3 != 0 && b.n > 0 {
+		return errors.New("content is not valid base64: data after the padding")
+	}
+	k := len(b.out)
+	b.out = append(b.out, make([]byte, base64.StdEncoding.DecodedLen(b.n))...)
+	m, err := base64.StdEncoding.Decode(b.out[k:], b.scratch[:b.n])
 	if err != nil {
 		return errors.New("content is not valid base64: " + err.Error())
 	}
-	c.Data = out[:n]
+	b.out, b.n = b.out[:k+m], 0
 	return nil
+}
+
+func (b *base64Decoder) done() ([]byte, error) {
+	if err := b.flush(); err != nil {
+		return nil, err
+	}
+	if b.out == nil {
+		return []byte{}, nil
+	}
+	return b.out, nil
 }
 
 // Write writes the content element name with its data as an MTOM part.
 // The size attribute is always the real length.
 func (c *Content) Write(w *Writer, name string) {
 	size := ""
-	if len(c.Data) > 0 {
-		size = strconv.Itoa(len(c.Data))
+	if n := c.Len(); n > 0 {
+		size = strconv.FormatInt(n, 10)
 	}
 	ct := c.ContentType
 	if ct == "" {
@@ -263,17 +358,19 @@ func (c *Content) Write(w *Writer, name string) {
 	}
 	w.Open(name, "contentDescription", c.ContentDescription, "contentType", ct, "encoding", c.Encoding,
 		"filename", c.Filename, "id", c.ID, "lang", c.Lang, "size", size)
-	w.Binary(c.Data)
+	if c.Data == nil && c.Open != nil {
+		w.stream(c.Open, c.Length)
+	} else {
+		w.Binary(c.Data)
+	}
 	w.Close()
 }
 
-// GenericContentContainer is xta:GenericContentContainer. Encrypted holds
-// an xenc:EncryptedData element as received (namespace-complete), if the
-// author encrypted end to end instead of sending a ContentContainer.
+// GenericContentContainer is xta:GenericContentContainer: either the
+// ContentContainer, or Encrypted if the author encrypted the container end
+// to end.
 type GenericContentContainer struct {
-	Encrypted *struct {
-		Inner []byte `xml:",innerxml"`
-	} `xml:"http://www.w3.org/2001/04/xmlenc# EncryptedData"`
+	Encrypted        *Encrypted `xml:"http://www.w3.org/2001/04/xmlenc# EncryptedData"`
 	ContentContainer *struct {
 		Message     Content   `xml:"http://xoev.de/transport/xta/211 Message"`
 		Attachments []Content `xml:"http://xoev.de/transport/xta/211 Attachment"`

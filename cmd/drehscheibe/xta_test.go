@@ -31,7 +31,7 @@ server: {listen: 127.0.0.1:0}
 nats: {data_dir: %q}
 schemas: {dirs: [%q]}
 targets: [{name: box, type: xta-box}]
-routes: [{name: box, match: {reader: "ags:07777000"}, target: box}]
+routes: [{name: box, match: {reader: "ags:07777000"}, target: box, sync: true}]
 xta:
   enabled: true
   listen: 127.0.0.1:0

@@ -263,6 +263,11 @@ type Route struct {
 	// go to. Without it, test messages go to Target only if that is a test
 	// target, and are refused otherwise.
 	TestTarget string `yaml:"test_target"`
+	// Sync makes the rule synchronous for XTA sendMessageSync: the XTA
+	// server answers it after the target took the message (docs/xta.md).
+	// sendMessageSync for a message of a rule without it is refused with
+	// 9080; other intakes are not affected.
+	Sync bool `yaml:"sync"`
 }
 
 // Match holds the conditions of a route. Every string field is a glob

@@ -152,20 +152,23 @@ func TestEnvVars(t *testing.T) {
 		"DREHSCHEIBE_NATS_PASSWORD_ENV":       "nats.password_env",
 		"DREHSCHEIBE_NATS_TLS_CA_FILE":        "nats.tls.ca_file",
 		"DREHSCHEIBE_NATS_TLS_KEY_FILE":       "nats.tls.key_file",
+		"DREHSCHEIBE_XTA_TLS_CLIENT_CA_FILE":  "xta.tls.client_ca_file",
+		"DREHSCHEIBE_XTA_ALLOW_PLAIN_HTTP":    "xta.allow_plain_http",
+		"DREHSCHEIBE_XTA_SYNC_TIMEOUT":        "xta.sync_timeout",
 	} {
 		if got[name] != key {
 			t.Errorf("EnvVars: %s → %q, want %q", name, got[name], key)
 		}
 	}
 	for name := range got {
-		for _, list := range []string{"SENDERS", "ADMINS", "TARGETS", "ROUTES", "XTA_PARTIES"} {
+		for _, list := range []string{"SENDERS", "ADMINS", "TARGETS", "ROUTES", "XTA_PARTIES", "XTA_PULL"} {
 			if strings.HasPrefix(name, EnvPrefix+list) {
 				t.Errorf("EnvVars lists %s, but list entries are not overridable", name)
 			}
 		}
 	}
-	if len(got) != 44 {
-		t.Errorf("EnvVars has %d variables, want 44 (13 server, 16 nats, 1 schemas, 4 limits, 1 log, 9 xta); update the count when adding keys", len(got))
+	if len(got) != 45 {
+		t.Errorf("EnvVars has %d variables, want 45 (13 server, 16 nats, 1 schemas, 4 limits, 1 log, 10 xta); update the count when adding keys", len(got))
 	}
 }
 
@@ -305,6 +308,12 @@ func TestValidationErrorsNameKeys(t *testing.T) {
 		{"xta same listener", base + "xta: {enabled: true, allow_plain_http: true, listen: '127.0.0.1:8080'}\n", `xta.listen: "127.0.0.1:8080" is also server.listen`},
 		{"xta party client", base + "xta:\n  enabled: true\n  allow_plain_http: true\n  parties:\n    - {identifier: 'ags:1'}\n", `xta.parties[0].client: required`},
 		{"xta party dup", base + "xta:\n  enabled: true\n  allow_plain_http: true\n  parties:\n    - {identifier: 'ags:1', client: a}\n    - {identifier: 'ags:1', client: b}\n", `xta.parties[1].identifier: "ags:1" is already xta.parties[0]`},
+		{"xta sync timeout", base + "xta: {enabled: true, allow_plain_http: true, sync_timeout: 90s}\n", `xta.sync_timeout: 1m30s must be shorter than server.write_timeout (1m0s)`},
+		{"xta pull url", base + "xta:\n  pull:\n    - {name: b, url: 'http://xta.example.de/', reader: 'ags:1'}\n", `xta.pull[0].url: "http://xta.example.de/": want https (http only to a loopback address)`},
+		{"xta pull cert", base + "xta:\n  pull:\n    - {name: b, url: 'https://xta.example.de/', reader: 'ags:1'}\n", `xta.pull[0].tls.cert_file: required: XTA servers authenticate clients by certificate`},
+		{"xta pull reader", base + "xta:\n  pull:\n    - {name: b, url: 'http://127.0.0.1:1/'}\n", `xta.pull[0].reader: required`},
+		{"xta pull interval", base + "xta:\n  pull:\n    - {name: b, url: 'http://127.0.0.1:1/', reader: 'ags:1', interval: 10ms}\n", `xta.pull[0].interval: 10ms is too short`},
+		{"xta pull name", base + "xta:\n  pull:\n    - {name: b, url: 'http://127.0.0.1:1/', reader: 'ags:1'}\n    - {name: b, url: 'http://127.0.0.1:1/', reader: 'ags:2'}\n", `xta.pull[1].name: "b" is already used by xta.pull[0]`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.yaml), env(nil))
@@ -577,5 +586,21 @@ func TestAliasBomb(t *testing.T) {
 	}
 	if err == nil || !strings.Contains(err.Error(), "log: YAML aliases expand the configuration") {
 		t.Fatalf("error %v", err)
+	}
+}
+
+func TestXTAPullDefaults(t *testing.T) {
+	c, err := Parse([]byte(minimal(t)+`
+targets: [{name: fv, type: filedrop}]
+xta:
+  pull:
+    - {name: intermediaer, url: "http://127.0.0.1:9443/xta", reader: "ags:09999000"}
+`), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := c.XTA.Pull[0]
+	if p.ReaderType != "xoev" || p.Interval != 30*time.Second || p.Timeout != time.Minute || p.MaxContainerBytes != 40*MiB || p.SenderName() != "xta-pull-intermediaer" {
+		t.Errorf("pull defaults: %+v, sender %s", p, p.SenderName())
 	}
 }

@@ -2,10 +2,13 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"regexp"
 	"strings"
+	"time"
 )
 
 // XTA configures the XTA 2 Version 3 server (docs/xta.md): its own
@@ -33,8 +36,69 @@ type XTA struct {
 	// MaxContainerBytes limits the decoded content of one container
 	// (message and attachments); XTA allows 40 MB.
 	MaxContainerBytes ByteSize `yaml:"max_container_bytes"`
+	// SyncTimeout bounds how long sendMessageSync waits for the delivery
+	// of a message of a synchronous route (routes[].sync).
+	SyncTimeout time.Duration `yaml:"sync_timeout"`
 	// Parties are the XTA accounts.
 	Parties []XTAParty `yaml:"parties"`
+	// Pull lists remote XTA message boxes whose messages the gateway
+	// fetches into its intake (the pull intake). They work whether the XTA
+	// server is enabled or not.
+	Pull []XTAPull `yaml:"pull"`
+}
+
+// XTAPull is one remote XTA 2 Version 3 message box the gateway polls:
+// getStatusList, getMessage for each message, the intake, and close only
+// after the message is stored durably.
+type XTAPull struct {
+	// Name identifies the source in logs and is the default sender name.
+	Name string `yaml:"name"`
+	// URL is the endpoint of the remote XTA server: https, or http to a
+	// loopback address.
+	URL string `yaml:"url"`
+	// TLS names the client certificate the remote server knows the
+	// gateway by and the CA of the server's certificate.
+	TLS XTAClientTLS `yaml:"tls"`
+	// Reader is the party identifier whose box is read: the gateway's
+	// account at the remote server (oscimeta:Author of the requests).
+	Reader string `yaml:"reader"`
+	// ReaderType is the identifier's type attribute; default "xoev".
+	ReaderType string `yaml:"reader_type"`
+	// Interval is the pause between two polls (default 30s).
+	Interval time.Duration `yaml:"interval"`
+	// Timeout bounds one request (default 60s).
+	Timeout time.Duration `yaml:"timeout"`
+	// Sender is the sender name of the fetched messages for routes
+	// (match.sender); default "xta-pull-" followed by the name.
+	Sender string `yaml:"sender"`
+	// MaxContainerBytes limits the content of one fetched container
+	// (default 40 MiB, the XTA limit).
+	MaxContainerBytes ByteSize `yaml:"max_container_bytes"`
+}
+
+// XTAClientTLS names the PEM files of an XTA client.
+type XTAClientTLS struct {
+	// CertFile and KeyFile are the client certificate and its key;
+	// required for https.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// CAFile holds the CA(s) of the server certificate; empty: the system's roots.
+	CAFile string `yaml:"ca_file"`
+}
+
+func (t *XTAPull) setDefaults() {
+	t.ReaderType = "xoev"
+	t.Interval = 30 * time.Second
+	t.Timeout = 60 * time.Second
+	t.MaxContainerBytes = 40 * MiB
+}
+
+// SenderName is the sender name of the messages fetched from the source.
+func (t XTAPull) SenderName() string {
+	if t.Sender != "" {
+		return t.Sender
+	}
+	return "xta-pull-" + t.Name
 }
 
 // XTATLS names the files of the XTA listener's TLS setup (PEM).
@@ -74,6 +138,7 @@ func defaultXTA() XTA {
 		InstanceID:        "drehscheibe",
 		ClientHeader:      "X-Client-Identity",
 		MaxContainerBytes: 40 * MiB,
+		SyncTimeout:       30 * time.Second,
 	}
 }
 
@@ -88,6 +153,7 @@ func (c *Config) validateXTA(p *problems) {
 			p.add(fmt.Sprintf("targets[%d].type", i), "an xta-box target needs xta.enabled: true, or no reader can fetch its messages")
 		}
 	}
+	c.validatePull(p)
 	if !x.Enabled {
 		return
 	}
@@ -100,6 +166,12 @@ func (c *Config) validateXTA(p *problems) {
 	}
 	if x.MaxContainerBytes <= 0 {
 		p.add("xta.max_container_bytes", "must be positive, e.g. \"40MiB\"")
+	}
+	switch {
+	case x.SyncTimeout <= 0:
+		p.add("xta.sync_timeout", "must be positive, e.g. \"30s\"")
+	case c.Server.WriteTimeout > 0 && x.SyncTimeout >= c.Server.WriteTimeout:
+		p.add("xta.sync_timeout", "%s must be shorter than server.write_timeout (%s), which bounds the XTA answer too", x.SyncTimeout, c.Server.WriteTimeout)
 	}
 	if x.AllowPlainHTTP {
 		if x.ClientHeader == "" || http.CanonicalHeaderKey(x.ClientHeader) == "" {
@@ -146,4 +218,76 @@ func (t XTAParty) SenderName() string {
 		return t.Sender
 	}
 	return "xta-" + nonToken.ReplaceAllString(strings.ToLower(t.Client), "-")
+}
+
+func (c *Config) validatePull(p *problems) {
+	seen := map[string]int{}
+	for i, s := range c.XTA.Pull {
+		key := fmt.Sprintf("xta.pull[%d]", i)
+		checkName(p, key+".name", s.Name, seen, "xta.pull", i)
+		if msg := checkXTAURL(s.URL); msg != "" {
+			p.add(key+".url", "%s", msg)
+		}
+		if s.Reader == "" {
+			p.add(key+".reader", "required: the party identifier whose box the gateway reads, e.g. \"ags:09999000\"")
+		}
+		if s.ReaderType == "" {
+			p.add(key+".reader_type", "must not be empty (default \"xoev\")")
+		}
+		if s.Interval < time.Second {
+			p.add(key+".interval", "%s is too short; poll at most once a second", s.Interval)
+		}
+		if s.Timeout <= 0 {
+			p.add(key+".timeout", "must be positive, e.g. \"60s\"")
+		}
+		if s.MaxContainerBytes <= 0 {
+			p.add(key+".max_container_bytes", "must be positive, e.g. \"40MiB\"")
+		}
+		if s.Sender != "" && !token.MatchString(s.Sender) {
+			p.add(key+".sender", "%q must be lower-case letters, digits and hyphens", s.Sender)
+		}
+		t := s.TLS
+		switch {
+		case (t.CertFile == "") != (t.KeyFile == ""):
+			p.add(key+".tls.cert_file", "cert_file and key_file go together")
+		case t.CertFile == "" && strings.HasPrefix(s.URL, "https:"):
+			p.add(key+".tls.cert_file", "required: XTA servers authenticate clients by certificate")
+		}
+		for _, f := range []struct{ key, path string }{{"cert_file", t.CertFile}, {"key_file", t.KeyFile}, {"ca_file", t.CAFile}} {
+			if f.path == "" {
+				continue
+			}
+			if _, err := os.Stat(f.path); err != nil {
+				p.add(key+".tls."+f.key, "%v", err)
+			}
+		}
+	}
+}
+
+// checkXTAURL checks the URL of a remote XTA server: https, or http to a
+// loopback address. It returns what is wrong, or "".
+func checkXTAURL(raw string) string {
+	if raw == "" {
+		return "required: the endpoint of the remote XTA server, e.g. \"https://xta.example.de/xta\""
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || u.Host == "":
+		return fmt.Sprintf("%q is not an absolute URL", raw)
+	case u.User != nil:
+		return "must not contain credentials; XTA authenticates by client certificate"
+	case u.Scheme == "https":
+	case u.Scheme == "http" && isLoopbackHost(u.Hostname()):
+	default:
+		return fmt.Sprintf("%q: want https (http only to a loopback address)", raw)
+	}
+	return ""
+}
+
+func isLoopbackHost(h string) bool {
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }

@@ -50,6 +50,10 @@ type Delivery struct {
 	Test                                      bool
 	ReceivedAt                                time.Time
 	Attachments                               []Attachment
+	// XTA is the record's xta member as JSON (docs/adapters.md) when the
+	// message came by XTA: the MessageMetaData and content attributes it
+	// came with, for adapters that pass them on (xta-push). Nil otherwise.
+	XTA []byte
 }
 
 // Adapter delivers messages to one target. Implementations must be safe for

@@ -332,7 +332,7 @@ func (d *Dispatcher) deliver(ctx context.Context, t Target, m jetstream.Msg, rec
 		SubmissionID: rec.ID, Attempt: attempt, Target: t.Name, Message: d.message(m, rec),
 		Standard: rec.Standard, Version: rec.Version, Namespace: rec.Namespace, MessageType: rec.MessageType,
 		Author: rec.Author, Reader: rec.Reader, NachrichtenUUID: rec.NachrichtenUUID,
-		Service: rec.Service, Sender: rec.Sender, Test: rec.Test, ReceivedAt: rec.ReceivedAt,
+		Service: rec.Service, Sender: rec.Sender, Test: rec.Test, ReceivedAt: rec.ReceivedAt, XTA: rec.XTA,
 	}
 	for _, a := range rec.Attachments {
 		obj := a.Object

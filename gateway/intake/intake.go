@@ -2,6 +2,9 @@
 //
 //	validate (schemas) → identify (XÖV header) → merge metadata → route → store durably
 //
+// End-to-end encrypted XTA content skips the first three stages: it is
+// routed by the facts of its XTA MessageMetaData and stored unread.
+//
 // Each stage hands the next what it needs and never reaches back. A stage that
 // refuses the submission answers with a problem from the catalogue; nothing is
 // stored unless every stage passed.
@@ -54,8 +57,14 @@ type Request struct {
 	// Idempotency-Key with a different body is detected.
 	RequestSHA256 string
 	ReceivedAt    time.Time
-	// XTA is stored as the record's xta member (XTA sendMessage only).
+	// XTA is stored as the record's xta member (messages that came by XTA).
 	XTA []byte
+	// Encrypted, when set, says that Message is end-to-end encrypted content
+	// (an XTA xenc:EncryptedData element) that the gateway cannot read:
+	// it is neither validated nor identified but routed by these facts,
+	// which come from the sender's XTA MessageMetaData, and stored as it
+	// came. Only the XTA intakes set it.
+	Encrypted *identify.Facts
 }
 
 // Checked is the outcome of the stages before storage.
@@ -69,6 +78,9 @@ type Checked struct {
 
 // Check validates, identifies and routes req without storing anything.
 func (p *Pipeline) Check(req *Request) (*Checked, *problem.Problem) {
+	if req.Encrypted != nil {
+		return p.checkEncrypted(req)
+	}
 	start := time.Now()
 	rep := p.Catalog.Validate(req.Message)
 	if p.Obs != nil {
@@ -110,19 +122,34 @@ func (p *Pipeline) Check(req *Request) (*Checked, *problem.Problem) {
 		}
 		c.Facts = merged
 	}
+	return c, p.route(c, req.Sender)
+}
+
+// checkEncrypted routes encrypted content by the facts its sender gave.
+// The standard and version are those the catalog knows for the namespace.
+func (p *Pipeline) checkEncrypted(req *Request) (*Checked, *problem.Problem) {
+	c := &Checked{Facts: *req.Encrypted, ValidatedAt: time.Now().UTC()}
+	if pkg, ok := p.Catalog.Lookup(c.Facts.Namespace); ok {
+		c.Facts.Standard, c.Facts.Version = pkg.Standard, pkg.Version
+	}
+	return c, p.route(c, req.Sender)
+}
+
+// route decides the target of c's facts.
+func (p *Pipeline) route(c *Checked, sender string) *problem.Problem {
 	d, err := p.Router.Route(routing.Input{
 		Namespace: c.Facts.Namespace, Standard: c.Facts.Standard, MessageType: c.Facts.MessageType,
-		Reader: c.Facts.Reader, Service: c.Facts.Service, Sender: req.Sender, Test: c.Facts.Test,
+		Reader: c.Facts.Reader, Service: c.Facts.Service, Sender: sender, Test: c.Facts.Test,
 	})
 	c.RoutedAt = time.Now().UTC()
 	switch {
 	case errors.Is(err, routing.ErrTestRefused):
-		return c, problem.New(problem.TestRefused, "%v", err).With("facts", c.Facts)
+		return problem.New(problem.TestRefused, "%v", err).With("facts", c.Facts)
 	case err != nil:
-		return c, problem.New(problem.NoRoute, "%v", err).With("facts", c.Facts)
+		return problem.New(problem.NoRoute, "%v", err).With("facts", c.Facts)
 	}
 	c.Decision = d
-	return c, nil
+	return nil
 }
 
 // Submit runs Check and stores the submission durably. It returns the stored
@@ -132,6 +159,13 @@ func (p *Pipeline) Submit(ctx context.Context, req *Request) (*store.Stored, *Ch
 	if prob != nil {
 		return nil, c, prob
 	}
+	st, prob := p.Commit(ctx, req, c)
+	return st, c, prob
+}
+
+// Commit stores a submission that Check passed, for a caller that looks at
+// the outcome of Check (the routing decision) before it stores.
+func (p *Pipeline) Commit(ctx context.Context, req *Request, c *Checked) (*store.Stored, *problem.Problem) {
 	f := c.Facts
 	sum := sha256.Sum256(req.Message)
 	rec := store.Record{
@@ -143,7 +177,7 @@ func (p *Pipeline) Submit(ctx context.Context, req *Request) (*store.Stored, *Ch
 		MessageSize: int64(len(req.Message)), MessageSHA256: hex.EncodeToString(sum[:]),
 		RequestSHA256: req.RequestSHA256,
 		ReceivedAt:    req.ReceivedAt, ValidatedAt: c.ValidatedAt, RoutedAt: c.RoutedAt,
-		XTA: req.XTA,
+		XTA: req.XTA, Encrypted: req.Encrypted != nil,
 	}
 	sub := &store.Submission{Record: rec, Message: req.Message, IdempotencyKey: req.IdempotencyKey}
 	for _, a := range req.Attachments {
@@ -156,11 +190,11 @@ func (p *Pipeline) Submit(ctx context.Context, req *Request) (*store.Stored, *Ch
 	st, err := p.Store.Put(ctx, sub)
 	switch {
 	case errors.Is(err, store.ErrIdempotencyConflict):
-		return nil, c, problem.New(problem.IdempotencyConflict, "the Idempotency-Key %q was used before with a different request", req.IdempotencyKey)
+		return nil, problem.New(problem.IdempotencyConflict, "the Idempotency-Key %q was used before with a different request", req.IdempotencyKey)
 	case err != nil:
-		return nil, c, problem.New(problem.Unavailable, "the submission could not be stored: %v", err)
+		return nil, problem.New(problem.Unavailable, "the submission could not be stored: %v", err)
 	}
-	return st, c, nil
+	return st, nil
 }
 
 // limitKeys maps the limits of package schemas to their configuration keys.

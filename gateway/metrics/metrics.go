@@ -24,6 +24,7 @@ type Metrics struct {
 	PayloadsPurged    prometheus.Counter
 	HTTPRequests      *prometheus.CounterVec
 	HTTPSeconds       *prometheus.HistogramVec
+	XTAPulled         *prometheus.CounterVec
 }
 
 // New registers every metric on a fresh registry, with the Go and process collectors.
@@ -73,9 +74,13 @@ func New() *Metrics {
 			Help:    "HTTP request latency by route.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10},
 		}, []string{"route"}),
+		XTAPulled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "drehscheibe_xta_pulled_total",
+			Help: "Messages the pull intake fetched from remote XTA boxes, by source and outcome (stored, duplicate, refused, failed).",
+		}, []string{"source", "outcome"}),
 	}
 	m.Registry.MustRegister(m.Submissions, m.ValidationSeconds, m.DeliveryAttempts, m.DeliverySeconds,
-		m.QueueDepth, m.DeadLettersTotal, m.DeadLetters, m.PayloadsPurged, m.HTTPRequests, m.HTTPSeconds,
+		m.QueueDepth, m.DeadLettersTotal, m.DeadLetters, m.PayloadsPurged, m.HTTPRequests, m.HTTPSeconds, m.XTAPulled,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -98,6 +103,11 @@ func (m *Metrics) DeadLettered(target, reason string) {
 
 // Purged implements retention.Observer.
 func (m *Metrics) Purged() { m.PayloadsPurged.Inc() }
+
+// Pulled implements xtapull.Observer.
+func (m *Metrics) Pulled(source, outcome string) {
+	m.XTAPulled.WithLabelValues(source, outcome).Inc()
+}
 
 // PollQueueDepth updates drehscheibe_queue_depth every interval until ctx ends.
 // depth returns pending+unacknowledged per target.

@@ -3,6 +3,7 @@ package routing
 import (
 	"bytes"
 	"os"
+	"path/filepath"
 	"regexp"
 	"testing"
 
@@ -45,8 +46,9 @@ func TestExampleConfig(t *testing.T) {
 }
 
 // TestExampleConfigCommentedExamples uncomments the commented examples
-// (webhook target, XBau and XMeld rules) and checks that they are valid
-// too, so that an operator who enables them gets a working file.
+// (webhook and xta-push targets, XBau and XMeld rules, an XTA party and a
+// pull source) and checks that they are valid too, so that an operator who
+// enables them gets a working file.
 func TestExampleConfigCommentedExamples(t *testing.T) {
 	data, err := os.ReadFile(exampleConfig)
 	if err != nil {
@@ -62,16 +64,27 @@ func TestExampleConfigCommentedExamples(t *testing.T) {
 		t.Fatal("no targets section")
 	}
 	data = append(data[:i:i], code.ReplaceAll(data[i:], []byte("$1$2"))...)
+	// The certificate files the examples name exist on the operator's machine.
+	etc := t.TempDir()
+	for _, f := range []string{"xta-client.pem", "xta-client-key.pem", "intermediaer-ca.pem"} {
+		if err := os.WriteFile(filepath.Join(etc, f), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data = bytes.ReplaceAll(data, []byte("/etc/drehscheibe/"), []byte(etc+"/"))
 	t.Setenv("DREHSCHEIBE_SCHEMAS_DIRS", t.TempDir())
 	c, err := config.Parse(data, os.LookupEnv)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, data)
 	}
-	if err := c.ValidateTargetTypes(func(typ string) bool { return typ == "filedrop" || typ == "webhook" || typ == "external" }); err != nil {
+	if err := c.ValidateTargetTypes(func(typ string) bool {
+		return typ == "filedrop" || typ == "webhook" || typ == "external" || typ == "xta-push"
+	}); err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Targets) != 3 || len(c.Routes) != 3 {
-		t.Fatalf("uncommented %d targets and %d routes, want 3 and 3", len(c.Targets), len(c.Routes))
+	if len(c.Targets) != 4 || len(c.Routes) != 3 || len(c.XTA.Parties) != 1 || len(c.XTA.Pull) != 1 {
+		t.Fatalf("uncommented %d targets, %d routes, %d parties and %d pull sources, want 4, 3, 1 and 1",
+			len(c.Targets), len(c.Routes), len(c.XTA.Parties), len(c.XTA.Pull))
 	}
 	r, err := New(c.Routes, c.Targets)
 	if err != nil {

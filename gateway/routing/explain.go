@@ -100,6 +100,9 @@ func (ex Explanation) String() string {
 	default:
 		fmt.Fprintf(&b, "deliver to target %q (rule %q)", d.Target, d.Rule)
 	}
+	if ex.Err == nil && d.Sync {
+		b.WriteString(", synchronous for XTA sendMessageSync")
+	}
 	b.WriteByte('\n')
 	return b.String()
 }

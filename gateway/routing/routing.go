@@ -50,6 +50,8 @@ type Decision struct {
 	Target string
 	// Test reports that the message is a test message and Target a test target.
 	Test bool
+	// Sync reports that the rule is synchronous for XTA sendMessageSync (routes[].sync).
+	Sync bool
 }
 
 // ErrNoRoute means that no rule matches the message.
@@ -95,6 +97,7 @@ type rule struct {
 	target       string
 	testTarget   string
 	targetIsTest bool
+	sync         bool
 }
 
 // cond is one non-empty pattern of a rule.
@@ -150,6 +153,7 @@ func New(routes []config.Route, targets []config.Target) (*Router, error) {
 			target:       rt.Target,
 			testTarget:   rt.TestTarget,
 			targetIsTest: isTest[rt.Target],
+			sync:         rt.Sync,
 		}
 		if rt.Match.Test != nil {
 			b := *rt.Match.Test
@@ -201,13 +205,13 @@ func (ru *rule) match(in *Input) mismatch {
 func (ru *rule) decide(in *Input) (Decision, error) {
 	if !in.Test {
 		// New guarantees !ru.targetIsTest here: such a rule requires match.test: true.
-		return Decision{Rule: ru.name, Target: ru.target}, nil
+		return Decision{Rule: ru.name, Target: ru.target, Sync: ru.sync}, nil
 	}
 	switch {
 	case ru.testTarget != "":
-		return Decision{Rule: ru.name, Target: ru.testTarget, Test: true}, nil
+		return Decision{Rule: ru.name, Target: ru.testTarget, Test: true, Sync: ru.sync}, nil
 	case ru.targetIsTest:
-		return Decision{Rule: ru.name, Target: ru.target, Test: true}, nil
+		return Decision{Rule: ru.name, Target: ru.target, Test: true, Sync: ru.sync}, nil
 	}
 	return Decision{}, &Error{Kind: ErrTestRefused, Rule: ru.name, Target: ru.target, MessageType: in.MessageType, Reader: in.Reader}
 }

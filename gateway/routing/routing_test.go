@@ -234,3 +234,25 @@ func TestServes(t *testing.T) {
 		}
 	}
 }
+
+func TestSyncRoutes(t *testing.T) {
+	r, err := New([]config.Route{
+		{Name: "sync", Match: config.Match{Reader: "ags:1"}, Target: "fachverfahren", TestTarget: "testsystem", Sync: true},
+		{Name: "async", Target: "fachverfahren", TestTarget: "testsystem"},
+	}, targets())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		in   Input
+		sync bool
+	}{{Input{Reader: "ags:1"}, true}, {Input{Reader: "ags:1", Test: true}, true}, {Input{Reader: "ags:2"}, false}} {
+		d, err := r.Route(c.in)
+		if err != nil || d.Sync != c.sync {
+			t.Errorf("%+v: %+v, %v; want sync %v", c.in, d, err, c.sync)
+		}
+	}
+	if ex := r.Explain(Input{Reader: "ags:1"}); !strings.Contains(ex.String(), `deliver to target "fachverfahren" (rule "sync"), synchronous for XTA sendMessageSync`) {
+		t.Errorf("explain: %s", ex)
+	}
+}

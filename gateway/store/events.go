@@ -91,15 +91,18 @@ func (s *Store) AppendOnce(ctx context.Context, id, msgID string, e Event) error
 }
 
 // Events returns the log of submission e: the intake events from its record
-// followed by the stored events in order.
+// followed by the stored events in order. Encrypted content has no
+// validated event: it was stored without being read.
 func (s *Store) Events(ctx context.Context, e *Entry) ([]Event, error) {
 	r := e.Record
-	out := []Event{
-		{Type: EventReceived, At: r.ReceivedAt},
-		{Type: EventValidated, At: r.ValidatedAt, Detail: r.Standard + " " + r.Version + " " + r.MessageType},
-		{Type: EventRouted, At: r.RoutedAt, Target: r.Target, Detail: "rule " + r.Rule},
-		{Type: EventQueued, At: e.QueuedAt, Target: r.Target},
+	out := []Event{{Type: EventReceived, At: r.ReceivedAt}}
+	if !r.Encrypted {
+		out = append(out, Event{Type: EventValidated, At: r.ValidatedAt, Detail: r.Standard + " " + r.Version + " " + r.MessageType})
 	}
+	out = append(out,
+		Event{Type: EventRouted, At: r.RoutedAt, Target: r.Target, Detail: "rule " + r.Rule},
+		Event{Type: EventQueued, At: e.QueuedAt, Target: r.Target},
+	)
 	subj := EventsPrefix + r.ID
 	var seq uint64 = 1
 	for {

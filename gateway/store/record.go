@@ -40,9 +40,13 @@ type Record struct {
 	ReceivedAt      time.Time    `json:"received_at"`
 	ValidatedAt     time.Time    `json:"validated_at"`
 	RoutedAt        time.Time    `json:"routed_at"`
-	// XTA holds, for a message sent by XTA sendMessage, its MessageMetaData
-	// and content attributes as the XTA server keeps them (docs/xta.md).
+	// XTA holds, for a message that came by XTA, its MessageMetaData and
+	// content attributes as the XTA server keeps them (docs/xta.md).
 	XTA json.RawMessage `json:"xta,omitempty"`
+	// Encrypted marks end-to-end encrypted content: the message is an
+	// xenc:EncryptedData element the gateway stored without reading or
+	// validating it; its facts come from the XTA MessageMetaData.
+	Encrypted bool `json:"encrypted,omitempty"`
 }
 
 // Attachment describes one stored attachment; its content is the object Object.
@@ -265,7 +269,7 @@ func (s *Store) Load(ctx context.Context, id string) (*Entry, []byte, error) {
 }
 
 // OpenMessage opens the message of a submission message: the body itself,
-// or the object it references.
+// or the object it references, streamed.
 func (s *Store) OpenMessage(ctx context.Context, h nats.Header, data []byte) (io.ReadCloser, error) {
 	if name := h.Get(HdrPayloadObject); name != "" {
 		return s.OpenObject(ctx, name)
@@ -273,11 +277,45 @@ func (s *Store) OpenMessage(ctx context.Context, h nats.Header, data []byte) (io
 	return io.NopCloser(bytes.NewReader(data)), nil
 }
 
-// OpenObject opens a stored payload object (attachment or large message) for
-// streaming; the reader fails at the end if the content does not match the
-// object's digest.
+// OpenSubmissionMessage opens the message of submission id as a stream: from the
+// submission message itself, or from the object store for a large one.
+// ctx must last as long as the reading. Close it.
+func (s *Store) OpenSubmissionMessage(ctx context.Context, id string) (io.ReadCloser, error) {
+	if !validToken(id) {
+		return nil, ErrNotFound
+	}
+	m, err := s.subs.GetLastMsgForSubject(ctx, SubmissionsPrefix+id+".*")
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	if name := m.Header.Get(HdrPayloadObject); name != "" {
+		return s.openChunks(ctx, name)
+	}
+	return io.NopCloser(bytes.NewReader(m.Data)), nil
+}
+
+// Message returns the message bytes of a submission message (inline or from the object store).
+func (s *Store) Message(ctx context.Context, h nats.Header, data []byte) ([]byte, error) {
+	name := h.Get(HdrPayloadObject)
+	if name == "" {
+		return data, nil
+	}
+	size := 0
+	if r, err := decodeRecord(h); err == nil {
+		size = int(r.MessageSize)
+	}
+	return s.readAll(ctx, name, size)
+}
+
+// OpenObject opens a stored payload object (attachment or large message)
+// as a stream: it is read chunk by chunk from JetStream, never held whole,
+// and its digest is checked at the end (a mismatch is a read error).
+// ctx must last as long as the reading. Close it.
 func (s *Store) OpenObject(ctx context.Context, name string) (io.ReadCloser, error) {
-	return s.payloads.Get(ctx, name)
+	return s.openChunks(ctx, name)
 }
 
 // validToken reports whether id can stand in a subject without changing its meaning.

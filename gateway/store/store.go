@@ -115,8 +115,10 @@ type Store struct {
 	events   jetstream.Stream
 	dead     jetstream.Stream
 	payloads jetstream.ObjectStore
-	opts     Options
-	log      *zap.Logger
+	// payloadsStream is the object store's stream, for reading chunks.
+	payloadsStream jetstream.Stream
+	opts           Options
+	log            *zap.Logger
 	// InlineLimit is the largest message kept in the submission message itself;
 	// larger ones go to the object store.
 	InlineLimit int
@@ -260,6 +262,9 @@ func (s *Store) ensure(ctx context.Context) error {
 	})
 	if err != nil {
 		return fmt.Errorf("create object store %s: %w", PayloadBucket, err)
+	}
+	if s.payloadsStream, err = s.js.Stream(ctx, payloadStream); err != nil {
+		return fmt.Errorf("stream %s of object store %s: %w", payloadStream, PayloadBucket, err)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"slices"
 	"strconv"
@@ -43,16 +44,26 @@ func (b *boxAdapter) Deliver(ctx context.Context, d *delivery.Delivery) error {
 		Size: d.Message.Size, Scenario: firstNonEmpty(d.Service, d.Namespace),
 		MessageID: "urn:de:xta:messageid:" + b.s.cfg.InstanceID + ":" + d.SubmissionID,
 	}
-	var info xtaInfo
+	author := d.Author
+	var info xta.Info
 	if len(e.Record.XTA) > 0 && json.Unmarshal(e.Record.XTA, &info) == nil {
 		entry.Reader = info.MetaData.Destinations.Reader.ID()
 		entry.MessageID = strings.TrimSpace(info.MetaData.MsgIdentification.MessageID)
 		entry.Scenario = firstNonEmpty(strings.TrimSpace(info.MetaData.Qualifier.Service), entry.Scenario)
-	} else if _, err := createJSON(ctx, b.s.state.kv, idKey(entry.MessageID), message{Submission: d.SubmissionID, Author: d.Author, Reader: entry.Reader}); err != nil {
-		return err
+		author = info.MetaData.Originators.Author.ID()
 	}
 	if entry.Reader == "" {
 		return delivery.Permanent(errors.New("the message names no reader, so it fits no message box"))
+	}
+	// The id index lets the reader close and the author follow the message.
+	// sendMessage wrote it already; messages from other intakes get it here.
+	if _, err := createJSON(ctx, b.s.state.kv, idKey(entry.MessageID), message{Submission: d.SubmissionID, Author: author, Reader: entry.Reader}); err != nil {
+		return err
+	}
+	if m, err := b.s.state.message(ctx, entry.MessageID); err != nil {
+		return err
+	} else if m.Submission != d.SubmissionID {
+		return delivery.Permanent(fmt.Errorf("message id %q is already used by submission %s", entry.MessageID, m.Submission))
 	}
 	_, err = createJSON(ctx, b.s.state.kv, boxKey(entry.Reader, d.SubmissionID), entry)
 	return err
@@ -326,7 +337,7 @@ func (s *Server) fetch(ctx context.Context, rid string, it *iteration) (*reply, 
 	if f != nil {
 		return nil, f
 	}
-	msg, atts, err := s.content(ctx, se)
+	body, err := s.content(ctx, se)
 	if err != nil {
 		return nil, internal(err)
 	}
@@ -340,48 +351,47 @@ func (s *Server) fetch(ctx context.Context, rid string, it *iteration) (*reply, 
 			meta.Write(w)
 			xta.WriteMsgBoxResponse(w, rid, "", pending)
 		},
-		body: func(w *xta.Writer) { xta.WriteContainer(w, msg, atts) },
+		body: body,
 	}, nil
 }
 
 // content loads the message and attachments of a submission with the
-// content attributes the sender gave (or defaults that say what they are).
-func (s *Server) content(ctx context.Context, se *store.Entry) (*xta.Content, []xta.Content, error) {
-	_, data, err := s.st.Load(ctx, se.Record.ID)
-	if err != nil {
-		return nil, nil, err
-	}
+// content attributes the sender gave (or defaults that say what they are)
+// and returns the writer of the GenericContentContainer: a ContentContainer,
+// or for end-to-end encrypted content the xenc:EncryptedData as it came.
+func (s *Server) content(ctx context.Context, se *store.Entry) (func(w *xta.Writer), error) {
 	r := se.Record
-	var info xtaInfo
+	var info xta.Info
 	_ = json.Unmarshal(r.XTA, &info)
+	if r.Encrypted {
+		_, data, err := s.st.Load(ctx, r.ID)
+		if err != nil {
+			return nil, err
+		}
+		return func(w *xta.Writer) { xta.WriteEncrypted(w, data) }, nil
+	}
 	msg := info.Message
-	msg.Data = data
+	// Streamed from the store while the response is written, like the attachments.
+	msg.Data, msg.Open, msg.Length = nil, func() (io.ReadCloser, error) { return s.st.OpenSubmissionMessage(ctx, r.ID) }, r.MessageSize
 	msg.ContentType = firstNonEmpty(msg.ContentType, "application/xml")
 	msg.Encoding = firstNonEmpty(msg.Encoding, "UTF-8")
 	msg.Filename = firstNonEmpty(msg.Filename, r.MessageType+".xml")
 	msg.ID = firstNonEmpty(msg.ID, "message")
 	var atts []xta.Content
 	for i, a := range r.Attachments {
-		rc, err := s.st.OpenObject(ctx, a.Object)
-		if err != nil {
-			return nil, nil, err
-		}
-		b, err := io.ReadAll(rc)
-		_ = rc.Close()
-		if err != nil {
-			return nil, nil, err
-		}
 		var c xta.Content
 		if i < len(info.Attachments) {
 			c = info.Attachments[i]
 		}
-		c.Data = b
+		// Streamed from the object store while the response is written.
+		obj := a.Object
+		c.Data, c.Open, c.Length = nil, func() (io.ReadCloser, error) { return s.st.OpenObject(ctx, obj) }, a.Size
 		c.ContentType = firstNonEmpty(c.ContentType, a.ContentType)
 		c.Filename = firstNonEmpty(c.Filename, a.Name)
 		c.ID = firstNonEmpty(c.ID, "attachment-"+strconv.Itoa(i+1))
 		atts = append(atts, c)
 	}
-	return &msg, atts, nil
+	return func(w *xta.Writer) { xta.WriteContainer(w, &msg, atts) }, nil
 }
 
 // close confirms messages by LastMsgReceived (or, without it, the messages

@@ -85,10 +85,14 @@ routes:
   - {name: b, match: {reader: "ags:07777000"}, target: box}
   - {name: c, match: {reader: "ags:06666000"}, target: box}
   - {name: hold, match: {reader: "ags:05555000"}, target: later}
+  - {name: sync-fv, match: {reader: "ags:04444000"}, target: fv, sync: true}
+  - {name: sync-box, match: {reader: "ags:03333000"}, target: box, sync: true}
+  - {name: sync-hold, match: {reader: "ags:02222000"}, target: later, sync: true}
 xta:
   enabled: true
   listen: 127.0.0.1:0
   instance_id: drehscheibe-test
+  sync_timeout: 3s
   max_container_bytes: `+maxContainer+`
   tls: {cert_file: %q, key_file: %q, client_ca_file: %q}
   parties:

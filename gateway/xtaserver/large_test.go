@@ -15,7 +15,9 @@ import (
 
 // TestLargeContainerRoundTrip sends a container of 40 MiB (the XTA limit)
 // by MTOM, fetches it from the box and checks every byte. The peak heap is
-// logged, not asserted: figures belong to benchmarks (docs/xta.md).
+// logged, not asserted: figures belong to benchmarks. This one mixes client
+// and gateway in one process; test/bench measures the gateway alone
+// (docs/benchmarks.md).
 func TestLargeContainerRoundTrip(t *testing.T) {
 	if testing.Short() {
 		t.Skip("moves 80 MiB through JetStream")

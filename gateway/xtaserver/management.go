@@ -17,7 +17,7 @@ import (
 const (
 	eventListURI  = "urn:drehscheibe:xta:codeliste:event"
 	reportListURI = "urn:drehscheibe:xta:codeliste:report"
-	listVersion   = "1"
+	listVersion   = xta.ListVersion
 )
 
 func (s *Server) checkAccountActive(c *call) (*reply, *xta.Fault) {
@@ -91,16 +91,25 @@ func (s *Server) getTransportReport(ctx context.Context, c *call) (*reply, *xta.
 	if f != nil {
 		return nil, f
 	}
-	e, msg, err := s.st.Load(ctx, m.Submission)
+	rep, err := s.report(ctx, m.Submission, id, m.Reader)
 	if err != nil {
 		return nil, internal(err)
+	}
+	return &reply{body: rep.Write}, nil
+}
+
+// report is the transport report of submission sub as XTA message id for reader.
+func (s *Server) report(ctx context.Context, sub, id, reader string) (*xta.TransportReport, error) {
+	e, err := s.st.Get(ctx, sub)
+	if err != nil {
+		return nil, err
 	}
 	evs, err := s.st.Events(ctx, e)
 	if err != nil {
-		return nil, internal(err)
+		return nil, err
 	}
-	rep := xta.TransportReport{
-		MessageMetaData:   s.metaData(e.Record, id, m.Reader, int64(len(msg)), evs),
+	rep := &xta.TransportReport{
+		MessageMetaData:   s.metaData(e.Record, id, reader, e.Record.MessageSize, evs),
 		ReportTime:        xta.FormatTime(time.Now()),
 		XTAServerIdentity: s.cfg.InstanceID,
 		Status:            s.messageStatus(e.Record, evs),
@@ -124,7 +133,7 @@ func (s *Server) getTransportReport(ctx context.Context, c *call) (*reply, *xta.
 	}
 	log, _ := json.Marshal(evs)
 	rep.Reports = []xta.Report{{Key: xta.KeyCode{ListURI: reportListURI, ListVersionID: listVersion, Code: "event-log"}, Data: xta.Content{Data: log}}}
-	return &reply{body: rep.Write}, nil
+	return rep, nil
 }
 
 // messageStatus maps an event log to the XTA MessageStatus: 0 open (on its

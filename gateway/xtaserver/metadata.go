@@ -9,16 +9,12 @@ import (
 	"github.com/drehscheibe/drehscheibe/gateway/store"
 )
 
-// Code list for the message type of messages that did not come by XTA:
-// the code is the XÖV message's root element name.
-const messageTypeListURI = "urn:drehscheibe:xta:codeliste:xoev-message-type"
-
 // metaData is the complete MessageMetaData of a submission as XTA message
 // id: what sendMessage received, or for messages from other intakes what
 // the gateway identified; the delivery attributes from the event log.
 func (s *Server) metaData(r store.Record, id, reader string, size int64, evs []store.Event) xta.MessageMetaData {
 	var m xta.MessageMetaData
-	var info xtaInfo
+	var info xta.Info
 	if len(r.XTA) > 0 && json.Unmarshal(r.XTA, &info) == nil {
 		m = info.MetaData
 	} else {
@@ -26,7 +22,7 @@ func (s *Server) metaData(r store.Record, id, reader string, size int64, evs []s
 		m.Destinations.Reader.Identifier = xta.PartyIdentifier{Value: reader}
 		m.Qualifier.Service = firstNonEmpty(r.Service, r.Namespace)
 		m.Qualifier.BusinessScenario.Undefined = firstNonEmpty(r.Standard, "XÖV")
-		m.Qualifier.MessageType.KeyCode = xta.KeyCode{ListURI: messageTypeListURI, ListVersionID: listVersion, Code: r.MessageType}
+		m.Qualifier.MessageType.KeyCode = xta.KeyCode{ListURI: xta.MessageTypeListURI, ListVersionID: xta.ListVersion, Code: r.MessageType}
 		m.Qualifier.MessageType.PayloadSchema = r.Namespace
 		if r.Test {
 			m.TestMsg = "true"

@@ -12,7 +12,6 @@
 package xtaserver
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -21,6 +20,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -138,7 +138,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.write(w, c, nil, xta.NewFault(xta.InvalidParameters, "XTA requests are SOAP over HTTP POST, not %s", r.Method))
 		return
 	}
-	env, err := xta.Read(r.Header.Get("Content-Type"), r.Header.Get("SOAPAction"), r.Body, s.maxRequest)
+	// A body cannot be longer than its Content-Length: that bounds the
+	// buffers Read sizes by the size attributes clients announce.
+	limit := s.maxRequest
+	if r.ContentLength > 0 && r.ContentLength < limit {
+		limit = r.ContentLength
+	}
+	env, err := xta.Read(r.Header.Get("Content-Type"), r.Header.Get("SOAPAction"), r.Body, limit)
 	if err != nil {
 		code := xta.InvalidParameters
 		if errors.Is(err, xta.ErrTooLarge) {
@@ -178,7 +184,10 @@ func (s *Server) dispatch(ctx context.Context, c *call) (*reply, *xta.Fault) {
 	}
 }
 
-// write answers with MTOM, a fault or the reply.
+// write answers with MTOM, a fault or the reply. The response is encoded
+// while it is sent: content the reply streams from the store goes to the
+// connection chunk by chunk. If that fails half way, the connection is cut,
+// so that the client sees a broken response rather than a short one.
 func (s *Server) write(w http.ResponseWriter, c *call, rep *reply, f *xta.Fault) {
 	m := &xta.Message{Action: c.op.Action, MessageID: "urn:uuid:" + uuid.NewString(), Fault: f}
 	if m.Action == "" {
@@ -190,28 +199,30 @@ func (s *Server) write(w http.ResponseWriter, c *call, rep *reply, f *xta.Fault)
 	if rep != nil {
 		m.Headers, m.Body = rep.headers, rep.body
 	}
-	var buf bytes.Buffer
 	boundary := "MIMEBoundary_" + strings.ReplaceAll(uuid.NewString(), "-", "")
 	status := http.StatusOK
-	if err := xta.Encode(&buf, m, boundary); err != nil {
-		s.log.Error("cannot encode response", zap.Error(err))
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
-	}
-	fields := []zap.Field{zap.String("operation", c.op.Name), zap.Strings("client", c.clients), zap.Duration("took", time.Since(c.start))}
+	fields := []zap.Field{zap.String("operation", c.op.Name), zap.Strings("client", c.clients)}
 	if f != nil {
 		status = http.StatusInternalServerError
 		if f.Code.Sender {
 			status = http.StatusBadRequest
 		}
 		fields = append(fields, zap.String("fault", f.Code.Code), zap.String("reason", f.Reason))
+	}
+	enc := xta.Prepare(m, boundary)
+	w.Header().Set("Content-Type", m.ContentType(boundary))
+	w.Header().Set("Content-Length", strconv.FormatInt(enc.Len(), 10))
+	w.WriteHeader(status)
+	if _, err := enc.WriteTo(w); err != nil {
+		s.log.Error("response broken off", append(fields, zap.Duration("took", time.Since(c.start)), zap.Error(err))...)
+		panic(http.ErrAbortHandler)
+	}
+	fields = append(fields, zap.Duration("took", time.Since(c.start)))
+	if f != nil {
 		s.log.Info("xta fault", fields...)
 	} else {
 		s.log.Info("xta request", fields...)
 	}
-	w.Header().Set("Content-Type", m.ContentType(boundary))
-	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
 }
 
 // identities are the names a client can be configured by: the client

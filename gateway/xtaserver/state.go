@@ -13,7 +13,6 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/drehscheibe/drehscheibe/adapters/xta"
 	"github.com/drehscheibe/drehscheibe/gateway/store"
 )
 
@@ -56,14 +55,6 @@ type iteration struct {
 	Returned []string `json:"returned"` // submission ids
 	Max      int      `json:"max,omitempty"`
 	ListForm string   `json:"list_form,omitempty"`
-}
-
-// xtaInfo is the xta member of a submission record (store.Record.XTA):
-// the MessageMetaData and content attributes sendMessage received.
-type xtaInfo struct {
-	MetaData    xta.MessageMetaData `json:"meta"`
-	Message     xta.Content         `json:"message"`
-	Attachments []xta.Content       `json:"attachments,omitempty"`
 }
 
 type state struct {

@@ -127,3 +127,19 @@ func checkReport(r *xta.TransportReport, id string) error {
 	}
 	return errors.Join(errs...)
 }
+
+// checkSyncAnswer checks an answer to sendMessageSync: the MessageMetaData
+// of the message sent (the KoSIT tester requires its id) and a content
+// container.
+func checkSyncAnswer(env *xta.Envelope, id string) error {
+	m := env.Header.MessageMetaData
+	switch {
+	case m == nil:
+		return errors.New("the answer has no MessageMetaData header")
+	case !strings.EqualFold(strings.TrimSpace(m.MsgIdentification.MessageID), id):
+		return fmt.Errorf("the answer's MessageMetaData names message %q, want the request's %q", m.MsgIdentification.MessageID, id)
+	case env.Body.Container == nil || env.Body.Container.ContentContainer == nil && env.Body.Container.Encrypted == nil:
+		return errors.New("the answer has no GenericContentContainer")
+	}
+	return nil
+}

@@ -198,9 +198,11 @@ func (s *suite) sendAndFetch(ctx context.Context, id string, author, reader func
 	_, err = s.call(ctx, xta.OpSendMessage, meta.Write, body)
 	s.add("sendMessage-reused-id-is-9024", wantFault(err, xta.ParameterIsNotValid, "9024"))
 	sync := s.meta("urn:de:xta:messageid:xta-check:" + uuid.NewString())
-	_, err = s.call(ctx, xta.OpSendMessageSync, sync.Write, body)
+	env, err := s.call(ctx, xta.OpSendMessageSync, sync.Write, body)
 	if err != nil {
 		err = wantFault(err, xta.SyncAsync, "")
+	} else {
+		err = checkSyncAnswer(env, sync.MsgIdentification.MessageID)
 	}
 	s.add("sendMessageSync", err)
 
@@ -233,7 +235,7 @@ func (s *suite) sendAndFetch(ctx context.Context, id string, author, reader func
 		}
 		return
 	}
-	env, err := s.call(ctx, xta.OpGetMessage, reader, fetch(id))
+	env, err = s.call(ctx, xta.OpGetMessage, reader, fetch(id))
 	if err == nil {
 		err = checkFetched(env, id, s.cfg.Message)
 	}
