@@ -186,6 +186,8 @@ func FaultOf(p *problem.Problem) *xta.Fault {
 		code = xta.DeliveryFailed
 	case problem.IdempotencyConflict:
 		code = xta.MessageIDTaken
+	case problem.Unavailable: // JetStream cannot store: nothing was stored, the client retries
+		code = xta.Internal
 	default:
 		code = xta.Internal
 	}
