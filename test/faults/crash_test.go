@@ -64,7 +64,6 @@ func TestCrashDuringLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test: 2,000 submissions and a restart")
 	}
-	rng := rand.New(rand.NewPCG(seed(t), 0))
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out")
 	natsAddr := freeAddr(t)
@@ -79,89 +78,9 @@ func TestCrashDuringLoad(t *testing.T) {
 	}.write(t, dir)
 	g := startGateway(t, "gateway", cfg)
 
-	const n, clients = 2000, 32
+	const n = 2000
 	load := newCrashLoad(t, n)
-	killAt := int64(200 + rng.IntN(n-400))
-	answers := make([]answer, n)
-	var accepted atomic.Int64
-	var killOnce sync.Once
-	start := time.Now()
-	base := g.base
-	work := make(chan int)
-	var wg sync.WaitGroup
-	for range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				answers[i] = send(base, load.reqs[i])
-				if answers[i].code == http.StatusAccepted && accepted.Add(1) == killAt {
-					killOnce.Do(g.kill)
-				}
-			}
-		}()
-	}
-	for i := range n {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
-	if g.running() {
-		t.Fatalf("the gateway was not killed: only %d of %d accepted", accepted.Load(), killAt)
-	}
-
-	before := map[int]string{} // index → id, for every 202 before the crash
-	for i, a := range answers {
-		switch {
-		case a.err == nil && a.code == http.StatusAccepted:
-			before[i] = a.id
-		case a.err == nil:
-			t.Fatalf("submission %d refused before the crash: %s", i, a)
-		}
-	}
-	t.Logf("killed after %d accepted (%.1fs); %d had a 202, %d no answer",
-		killAt, time.Since(start).Seconds(), len(before), n-len(before))
-
-	g.start()
-	base = g.base
-	// Every client retries what it sent, with the same key: the accepted
-	// ones must come back as replays of the same submission.
-	ids := make([]string, n)
-	replayed := make([]bool, n)
-	work = make(chan int)
-	for range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				a, err := sendUntilAccepted(func() string { return base }, load.reqs[i], time.Minute)
-				if err != nil {
-					t.Error(err)
-				}
-				ids[i], replayed[i] = a.id, a.replayed
-			}
-		}()
-	}
-	for i := range n {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
-	owner := map[string]int{}
-	stoodBefore := 0
-	for i, id := range ids {
-		if id0, ok := before[i]; ok && (id != id0 || !replayed[i]) {
-			t.Errorf("submission %d: accepted as %s before the crash, %s (replayed %v) after", i, id0, id, replayed[i])
-		}
-		if _, ok := before[i]; !ok && replayed[i] {
-			stoodBefore++ // stored, but the 202 never reached the client
-		}
-		if j, dup := owner[id]; dup {
-			t.Errorf("submissions %d and %d share id %s", j, i, id)
-		}
-		owner[id] = i
-	}
-	t.Logf("of the %d without a 202, %d had been stored (the answer was lost), %d were not", n-len(before), stoodBefore, n-len(before)-stoodBefore)
+	_, owner := crashAndRecover(t, g, load)
 
 	eventually(t, 2*time.Minute, "all submissions delivered", func() string {
 		got := dropped(t, out)
@@ -209,4 +128,100 @@ func TestCrashDuringLoad(t *testing.T) {
 	}
 	t.Logf("all %d delivered once each; %d deliveries were repeated to filedrop after the crash (acknowledgement lost, "+
 		"filedrop kept the first), %d temporary directories left by the crash", n, again, tempsLeft(out))
+}
+
+// crashAndRecover sends load to g from 32 clients, kills g with SIGKILL
+// after a random number of 202s (at least 200, and at least 200 before the
+// end), restarts it on the same data directory and resends every submission
+// with its Idempotency-Key until it is accepted. Every submission answered
+// 202 before the crash must come back as a replay of the same submission,
+// and no two submissions may share an id. It returns index → id of the 202s
+// before the crash and id → index of every submission.
+func crashAndRecover(t *testing.T, g *gateway, load *crashLoad) (before map[int]string, owner map[string]int) {
+	t.Helper()
+	const clients = 32
+	n := len(load.reqs)
+	rng := rand.New(rand.NewPCG(seed(t), 0))
+	killAt := int64(200 + rng.IntN(n-400))
+	answers := make([]answer, n)
+	var accepted atomic.Int64
+	var killOnce sync.Once
+	start := time.Now()
+	base := g.base
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				answers[i] = send(base, load.reqs[i])
+				if answers[i].code == http.StatusAccepted && accepted.Add(1) == killAt {
+					killOnce.Do(g.kill)
+				}
+			}
+		}()
+	}
+	for i := range n {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	if g.running() {
+		t.Fatalf("the gateway was not killed: only %d of %d accepted", accepted.Load(), killAt)
+	}
+
+	before = map[int]string{} // index → id, for every 202 before the crash
+	for i, a := range answers {
+		switch {
+		case a.err == nil && a.code == http.StatusAccepted:
+			before[i] = a.id
+		case a.err == nil:
+			t.Fatalf("submission %d refused before the crash: %s", i, a)
+		}
+	}
+	t.Logf("killed after %d accepted (%.1fs); %d had a 202, %d no answer",
+		killAt, time.Since(start).Seconds(), len(before), n-len(before))
+
+	g.start()
+	base = g.base
+	// Every client retries what it sent, with the same key: the accepted
+	// ones must come back as replays of the same submission.
+	ids := make([]string, n)
+	replayed := make([]bool, n)
+	work = make(chan int)
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				a, err := sendUntilAccepted(func() string { return base }, load.reqs[i], time.Minute)
+				if err != nil {
+					t.Error(err)
+				}
+				ids[i], replayed[i] = a.id, a.replayed
+			}
+		}()
+	}
+	for i := range n {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	owner = map[string]int{}
+	stoodBefore := 0
+	for i, id := range ids {
+		if id0, ok := before[i]; ok && (id != id0 || !replayed[i]) {
+			t.Errorf("submission %d: accepted as %s before the crash, %s (replayed %v) after", i, id0, id, replayed[i])
+		}
+		if _, ok := before[i]; !ok && replayed[i] {
+			stoodBefore++ // stored, but the 202 never reached the client
+		}
+		if j, dup := owner[id]; dup {
+			t.Errorf("submissions %d and %d share id %s", j, i, id)
+		}
+		owner[id] = i
+	}
+	t.Logf("of the %d without a 202, %d had been stored (the answer was lost), %d were not", n-len(before), stoodBefore, n-len(before)-stoodBefore)
+	return before, owner
 }
