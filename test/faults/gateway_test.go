@@ -36,6 +36,8 @@ type conf struct {
 	ShutdownTimeout string
 	// Targets and Routes are the lists, as YAML sequences.
 	Targets, Routes string
+	// Extra is appended as further top-level sections (e.g. admins, xta).
+	Extra string
 }
 
 // write renders c as drehscheibe.yaml in dir and returns its path.
@@ -66,7 +68,7 @@ func (c conf) write(t *testing.T, dir string) string {
 	}
 	fmt.Fprintf(&b, "log:\n  level: info\nsenders:\n  - name: portal-a\n    api_key_sha256: %s\n  - name: portal-b\n    api_key_sha256: %s\n",
 		config.HashAPIKey(keyA), config.HashAPIKey(keyB))
-	b.WriteString("targets:\n" + c.Targets + "\nroutes:\n" + c.Routes + "\n")
+	b.WriteString("targets:\n" + c.Targets + "\nroutes:\n" + c.Routes + "\n" + c.Extra)
 	p := filepath.Join(dir, "drehscheibe.yaml")
 	if err := os.WriteFile(p, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)

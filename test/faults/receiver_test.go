@@ -22,10 +22,11 @@ type receiver struct {
 	t    *testing.T
 	addr string
 
-	mu     sync.Mutex
-	srv    *http.Server
-	taken  map[string]int    // submission id → times taken (2xx answered)
-	bodies map[string][]byte // submission id → body taken first
+	mu        sync.Mutex
+	srv       *http.Server
+	rejecting bool              // answer 400 to every delivery, as a receiver that refuses a message
+	taken     map[string]int    // submission id → times taken (2xx answered)
+	bodies    map[string][]byte // submission id → body taken first
 }
 
 func newReceiver(t *testing.T) *receiver {
@@ -64,6 +65,11 @@ func (r *receiver) handle(w http.ResponseWriter, req *http.Request) {
 	}
 	id := req.Header.Get(webhook.HeaderSubmissionID)
 	r.mu.Lock()
+	if r.rejecting {
+		r.mu.Unlock()
+		http.Error(w, "refused", http.StatusBadRequest)
+		return
+	}
 	r.taken[id]++
 	if _, ok := r.bodies[id]; !ok {
 		r.bodies[id] = body
@@ -98,6 +104,13 @@ func (r *receiver) up() {
 		r.t.Fatalf("receiver cannot listen on %s again: %v", r.addr, err)
 	}
 	r.serve(l)
+}
+
+// reject makes the receiver answer 400 to every delivery, or, with false, take them again.
+func (r *receiver) reject(on bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.rejecting = on
 }
 
 // times returns how often submission id was taken.
