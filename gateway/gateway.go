@@ -136,14 +136,17 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (g *Gateway, 
 	}
 
 	senders := make(map[string]string, len(cfg.Senders))
+	perms := make(map[string]intake.Permissions, len(cfg.Senders))
 	for _, s := range cfg.Senders {
 		senders[s.APIKeySHA256] = s.Name
+		perms[s.Name] = intake.Permissions{Services: s.Allow.Services, Standards: s.Allow.Standards,
+			Readers: s.Allow.Readers, MessageTypes: s.Allow.MessageTypes}
 	}
 	admins := make(map[string]string, len(cfg.Admins))
 	for _, a := range cfg.Admins {
 		admins[a.APIKeySHA256] = a.Name
 	}
-	pipeline := &intake.Pipeline{Catalog: g.Catalog, Router: router, Store: g.Store, Obs: g.Metrics}
+	pipeline := &intake.Pipeline{Catalog: g.Catalog, Router: router, Store: g.Store, Obs: g.Metrics, Permissions: perms}
 	apiSrv := &api.Server{
 		Pipeline: pipeline,
 		Store:    g.Store, Metrics: g.Metrics, Log: log, Senders: senders, Admins: admins, PublicURL: cfg.Server.PublicURL,

@@ -158,8 +158,8 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, allowed, o
 		return name, problem.Type{}
 	}
 	if _, ok := other[h]; ok {
-		s.writeProblem(w, r, problem.New(problem.WrongKey, "%s", why))
-		return "", problem.WrongKey
+		s.writeProblem(w, r, problem.New(problem.NotAllowed, "%s", why))
+		return "", problem.NotAllowed
 	}
 	w.Header().Set("WWW-Authenticate", `Bearer realm="drehscheibe", error="invalid_token"`)
 	s.writeProblem(w, r, problem.New(problem.Unauthorized, "the API key is not valid"))

@@ -194,6 +194,24 @@ type Sender struct {
 	// HashAPIKey); the key itself is never stored in the configuration.
 	// Parse lower-cases it, so it compares equal to HashAPIKey's result.
 	APIKeySHA256 string `yaml:"api_key_sha256"`
+	// Allow restricts what the sender may submit; empty allows everything.
+	Allow Allow `yaml:"allow"`
+}
+
+// Allow holds a sender's permissions: glob patterns ('*' any run of
+// characters, '?' one character) on the facts of a submission. A submission
+// must match one pattern of every non-empty list; an empty list allows every
+// value.
+type Allow struct {
+	// Services are patterns on the service (the XTA service URI).
+	Services []string `yaml:"services"`
+	// Standards are patterns on the standard's name as the schema catalogue
+	// names it (e.g. "xbau", "demo").
+	Standards []string `yaml:"standards"`
+	// Readers are patterns on the reader (Behördenkennung of the recipient).
+	Readers []string `yaml:"readers"`
+	// MessageTypes are patterns on the message type (e.g. "baugenehmigung.antrag.0200").
+	MessageTypes []string `yaml:"message_types"`
 }
 
 // Admin is an operator allowed to use the admin endpoints (/v1/admin/…) and

@@ -276,6 +276,8 @@ func TestValidationErrorsNameKeys(t *testing.T) {
 		{"sender dup", base + "senders:\n  - {name: p, api_key_sha256: " + hash + "}\n  - {name: p, api_key_sha256: " + HashAPIKey("j") + "}\n", `line 4: senders[1].name: "p" is already used by senders[0]`},
 		{"sender key plain", base + "senders:\n  - {name: p, api_key_sha256: secret-key}\n", `senders[0].api_key_sha256: must be 64 hex digits, the SHA-256 of the API key (printf %s "$KEY" | sha256sum), not the key itself; got 10 characters`},
 		{"sender key missing", base + "senders:\n  - {name: p}\n", `senders[0].api_key_sha256: required`},
+		{"sender allow empty pattern", base + "senders:\n  - {name: p, api_key_sha256: " + hash + ", allow: {readers: [\"dst:*\", \"\"]}}\n", `senders[0].allow.readers[1]: empty pattern`},
+		{"sender allow unknown permission", base + "senders:\n  - {name: p, api_key_sha256: " + hash + ", allow: {authors: [\"x\"]}}\n", `authors`},
 		{"sender key shared", base + "senders:\n  - {name: p, api_key_sha256: " + hash + "}\n  - {name: q, api_key_sha256: " + strings.ToUpper(hash) + "}\n", `senders[1].api_key_sha256: same API key as senders[0]`},
 		{"target name", base + "targets:\n  - {name: 'fach verfahren', type: filedrop}\n", `targets[0].name: "fach verfahren" must be lower-case`},
 		{"target name dup", base + "targets:\n  - {name: a, type: filedrop}\n  - {name: a, type: webhook}\n", `targets[1].name: "a" is already used by targets[0]`},

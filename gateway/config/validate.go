@@ -374,12 +374,25 @@ func (c *Config) validateKeys(p *problems) {
 		key := fmt.Sprintf("senders[%d]", i)
 		checkName(p, key+".name", s.Name, names, "senders", i)
 		checkKeyHash(p, key, "sender", s.APIKeySHA256, hashes)
+		checkPatterns(p, key+".allow.services", s.Allow.Services)
+		checkPatterns(p, key+".allow.standards", s.Allow.Standards)
+		checkPatterns(p, key+".allow.readers", s.Allow.Readers)
+		checkPatterns(p, key+".allow.message_types", s.Allow.MessageTypes)
 	}
 	names = map[string]int{}
 	for i, a := range c.Admins {
 		key := fmt.Sprintf("admins[%d]", i)
 		checkName(p, key+".name", a.Name, names, "admins", i)
 		checkKeyHash(p, key, "admin", a.APIKeySHA256, hashes)
+	}
+}
+
+// checkPatterns checks the glob patterns of one permission list at key.
+func checkPatterns(p *problems, key string, pats []string) {
+	for j, pat := range pats {
+		if strings.TrimSpace(pat) == "" {
+			p.add(fmt.Sprintf("%s[%d]", key, j), "empty pattern; leave the list out to allow every value, or write \"*\"")
+		}
 	}
 }
 

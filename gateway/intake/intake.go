@@ -1,6 +1,6 @@
 // Package intake is the path of a submission, top-down in one place:
 //
-//	validate (schemas) → identify (XÖV header) → merge metadata → route → store durably
+//	validate (schemas) → identify (XÖV header) → merge metadata → permissions → route → store durably
 //
 // Each stage hands the next what it needs and never reaches back. A stage that
 // refuses the submission answers with a problem from the catalogue; nothing is
@@ -35,6 +35,9 @@ type Pipeline struct {
 	Router  *routing.Router
 	Store   *store.Store // nil: Check only
 	Obs     Observer
+	// Permissions maps a sender's name to what it may submit; a sender
+	// without an entry may submit everything.
+	Permissions map[string]Permissions
 }
 
 // Attachment is one attachment as posted.
@@ -109,6 +112,9 @@ func (p *Pipeline) Check(req *Request) (*Checked, *problem.Problem) {
 				With("conflicts", conflicts).With("facts", facts)
 		}
 		c.Facts = merged
+	}
+	if prob := p.Permissions[req.Sender].check(req.Sender, c.Facts); prob != nil {
+		return c, prob.With("facts", c.Facts)
 	}
 	d, err := p.Router.Route(routing.Input{
 		Namespace: c.Facts.Namespace, Standard: c.Facts.Standard, MessageType: c.Facts.MessageType,

@@ -118,6 +118,8 @@ func faultOf(p *problem.Problem) *xta.Fault {
 		code = xta.DeliveryFailed
 	case problem.IdempotencyConflict:
 		code = xta.MessageIDTaken
+	case problem.NotAllowed:
+		code = xta.AccountMismatch
 	default:
 		code = xta.Internal
 	}
