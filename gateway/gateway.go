@@ -135,21 +135,22 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (g *Gateway, 
 		Default: retention.Target{MaxAge: max(dispatch.DefaultMaxAge, n.DuplicateWindow), Grace: 10 * time.Minute},
 	}
 
-	senders := make(map[string]string, len(cfg.Senders))
+	var principals []api.Principal
 	perms := make(map[string]intake.Permissions, len(cfg.Senders))
 	for _, s := range cfg.Senders {
-		senders[s.APIKeySHA256] = s.Name
+		principals = append(principals, api.Principal{Name: s.Name, KeySHA256: s.APIKeySHA256,
+			CertSubjectCN: s.ClientCert.SubjectCN, CertSAN: s.ClientCert.SAN, RequireCert: s.RequireClientCert})
 		perms[s.Name] = intake.Permissions{Services: s.Allow.Services, Standards: s.Allow.Standards,
 			Readers: s.Allow.Readers, MessageTypes: s.Allow.MessageTypes}
 	}
-	admins := make(map[string]string, len(cfg.Admins))
 	for _, a := range cfg.Admins {
-		admins[a.APIKeySHA256] = a.Name
+		principals = append(principals, api.Principal{Name: a.Name, Admin: true, KeySHA256: a.APIKeySHA256,
+			CertSubjectCN: a.ClientCert.SubjectCN, CertSAN: a.ClientCert.SAN, RequireCert: a.RequireClientCert})
 	}
 	pipeline := &intake.Pipeline{Catalog: g.Catalog, Router: router, Store: g.Store, Obs: g.Metrics, Permissions: perms}
 	apiSrv := &api.Server{
 		Pipeline: pipeline,
-		Store:    g.Store, Metrics: g.Metrics, Log: log, Senders: senders, Admins: admins, PublicURL: cfg.Server.PublicURL,
+		Store:    g.Store, Metrics: g.Metrics, Log: log, Principals: api.NewPrincipals(principals), PublicURL: cfg.Server.PublicURL,
 		Limits: api.Limits{MaxBodyBytes: int64(cfg.Server.MaxBodyBytes), MaxAttachments: cfg.Server.MaxAttachments,
 			MaxAttachmentBytes: int64(cfg.Server.MaxAttachmentBytes)},
 		Ready:   g.Ready,

@@ -27,7 +27,7 @@ import (
 // submit handles POST /v1/submissions.
 func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 	received := time.Now().UTC()
-	sender, refused := s.authenticate(w, r, s.Senders, s.Admins, senderKeysOnly)
+	sender, refused := s.authenticate(w, r, false)
 	if sender == "" {
 		s.count(refused.Slug)
 		return

@@ -186,14 +186,21 @@ type Log struct {
 	Level string `yaml:"level"`
 }
 
-// Sender is a client allowed to post submissions, authenticated by an API key.
+// Sender is a client allowed to post submissions, authenticated by an API
+// key, a TLS client certificate, or both.
 type Sender struct {
 	// Name identifies the sender in events, metrics and routing rules.
 	Name string `yaml:"name"`
 	// APIKeySHA256 is the hex SHA-256 of the sender's API key (see
 	// HashAPIKey); the key itself is never stored in the configuration.
 	// Parse lower-cases it, so it compares equal to HashAPIKey's result.
+	// It may be left out when ClientCert is given.
 	APIKeySHA256 string `yaml:"api_key_sha256"`
+	// ClientCert maps a TLS client certificate to the sender.
+	ClientCert ClientCert `yaml:"client_cert"`
+	// RequireClientCert makes the API key alone insufficient: the request
+	// must also present the sender's client certificate.
+	RequireClientCert bool `yaml:"require_client_cert"`
 	// Allow restricts what the sender may submit; empty allows everything.
 	Allow Allow `yaml:"allow"`
 }
@@ -221,7 +228,22 @@ type Admin struct {
 	Name string `yaml:"name"`
 	// APIKeySHA256 is the hex SHA-256 of the admin's API key, as for senders.
 	APIKeySHA256 string `yaml:"api_key_sha256"`
+	// ClientCert and RequireClientCert work as for senders.
+	ClientCert        ClientCert `yaml:"client_cert"`
+	RequireClientCert bool       `yaml:"require_client_cert"`
 }
+
+// ClientCert names the TLS client certificate of a principal: one of the
+// subject's common name or a subject alternative name (DNS name, e-mail
+// address or URI). The certificate must verify against
+// server.tls.client_ca_file.
+type ClientCert struct {
+	SubjectCN string `yaml:"subject_cn"`
+	SAN       string `yaml:"san"`
+}
+
+// Given reports whether a certificate is configured.
+func (c ClientCert) Given() bool { return c.SubjectCN != "" || c.SAN != "" }
 
 // Target is a delivery target: one adapter instance that hands messages to a
 // Fachverfahren.

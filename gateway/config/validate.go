@@ -368,12 +368,12 @@ func (c *Config) validateSchemas(p *problems) {
 // and every API key hash well-formed and used by one principal only, so
 // that a key identifies exactly one sender or one admin.
 func (c *Config) validateKeys(p *problems) {
-	hashes := map[string]string{}
+	hashes, certs := map[string]string{}, map[string]string{}
 	names := map[string]int{}
 	for i, s := range c.Senders {
 		key := fmt.Sprintf("senders[%d]", i)
 		checkName(p, key+".name", s.Name, names, "senders", i)
-		checkKeyHash(p, key, "sender", s.APIKeySHA256, hashes)
+		checkCredentials(p, c, key, "sender", s.APIKeySHA256, s.ClientCert, s.RequireClientCert, hashes, certs)
 		checkPatterns(p, key+".allow.services", s.Allow.Services)
 		checkPatterns(p, key+".allow.standards", s.Allow.Standards)
 		checkPatterns(p, key+".allow.readers", s.Allow.Readers)
@@ -383,7 +383,37 @@ func (c *Config) validateKeys(p *problems) {
 	for i, a := range c.Admins {
 		key := fmt.Sprintf("admins[%d]", i)
 		checkName(p, key+".name", a.Name, names, "admins", i)
-		checkKeyHash(p, key, "admin", a.APIKeySHA256, hashes)
+		checkCredentials(p, c, key, "admin", a.APIKeySHA256, a.ClientCert, a.RequireClientCert, hashes, certs)
+	}
+}
+
+// checkCredentials checks the API key hash and the client certificate of
+// the principal at key: at least one of them, a certificate only with a
+// client CA to verify it, each certificate name used by one principal only.
+func checkCredentials(p *problems, c *Config, key, who, hash string, cc ClientCert, require bool, hashes, certs map[string]string) {
+	if hash != "" || !cc.Given() {
+		checkKeyHash(p, key, who, hash, hashes)
+	}
+	if require && !cc.Given() {
+		p.add(key+".require_client_cert", "needs %s.client_cert: which certificate to require", key)
+	}
+	if !cc.Given() {
+		return
+	}
+	switch {
+	case cc.SubjectCN != "" && cc.SAN != "":
+		p.add(key+".client_cert", "give subject_cn or san, not both")
+	case c.Server.TLS.ClientCAFile == "":
+		p.add(key+".client_cert", "needs server.tls.client_ca_file: the CA that issues client certificates")
+	}
+	id := "subject_cn " + cc.SubjectCN
+	if cc.SubjectCN == "" {
+		id = "san " + cc.SAN
+	}
+	if other, dup := certs[id]; dup {
+		p.add(key+".client_cert", "same certificate as %s; every sender and every admin needs its own", other)
+	} else {
+		certs[id] = key
 	}
 }
 
