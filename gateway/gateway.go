@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/drehscheibe/drehscheibe/gateway/api"
+	"github.com/drehscheibe/drehscheibe/gateway/audit"
 	"github.com/drehscheibe/drehscheibe/gateway/certs"
 	"github.com/drehscheibe/drehscheibe/gateway/config"
 	"github.com/drehscheibe/drehscheibe/gateway/delivery"
@@ -40,6 +41,7 @@ type Gateway struct {
 	Catalog  *schemas.Catalog
 	Store    *store.Store
 	Metrics  *metrics.Metrics
+	audit    *audit.Log
 	disp     *dispatch.Dispatcher
 	janitor  *retention.Janitor
 	http     *http.Server
@@ -135,22 +137,27 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (g *Gateway, 
 		Default: retention.Target{MaxAge: max(dispatch.DefaultMaxAge, n.DuplicateWindow), Grace: 10 * time.Minute},
 	}
 
+	if g.audit, err = audit.Open(cfg.Log.AuditFile); err != nil {
+		return nil, fmt.Errorf("log.audit_file: %w", err)
+	}
 	var principals []api.Principal
 	perms := make(map[string]intake.Permissions, len(cfg.Senders))
 	for _, s := range cfg.Senders {
 		principals = append(principals, api.Principal{Name: s.Name, KeySHA256: s.APIKeySHA256,
-			CertSubjectCN: s.ClientCert.SubjectCN, CertSAN: s.ClientCert.SAN, RequireCert: s.RequireClientCert})
+			CertSubjectCN: s.ClientCert.SubjectCN, CertSAN: s.ClientCert.SAN, RequireCert: s.RequireClientCert,
+			PerSecond: cfg.Server.Limit(s.RateLimit).PerSecond, Burst: cfg.Server.Limit(s.RateLimit).Burst})
 		perms[s.Name] = intake.Permissions{Services: s.Allow.Services, Standards: s.Allow.Standards,
 			Readers: s.Allow.Readers, MessageTypes: s.Allow.MessageTypes}
 	}
 	for _, a := range cfg.Admins {
 		principals = append(principals, api.Principal{Name: a.Name, Admin: true, KeySHA256: a.APIKeySHA256,
-			CertSubjectCN: a.ClientCert.SubjectCN, CertSAN: a.ClientCert.SAN, RequireCert: a.RequireClientCert})
+			CertSubjectCN: a.ClientCert.SubjectCN, CertSAN: a.ClientCert.SAN, RequireCert: a.RequireClientCert,
+			PerSecond: cfg.Server.Limit(a.RateLimit).PerSecond, Burst: cfg.Server.Limit(a.RateLimit).Burst})
 	}
 	pipeline := &intake.Pipeline{Catalog: g.Catalog, Router: router, Store: g.Store, Obs: g.Metrics, Permissions: perms}
 	apiSrv := &api.Server{
 		Pipeline: pipeline,
-		Store:    g.Store, Metrics: g.Metrics, Log: log, Principals: api.NewPrincipals(principals), PublicURL: cfg.Server.PublicURL,
+		Store:    g.Store, Metrics: g.Metrics, Log: log, Principals: api.NewPrincipals(principals), Audit: g.audit, PublicURL: cfg.Server.PublicURL,
 		Limits: api.Limits{MaxBodyBytes: int64(cfg.Server.MaxBodyBytes), MaxAttachments: cfg.Server.MaxAttachments,
 			MaxAttachmentBytes: int64(cfg.Server.MaxAttachmentBytes)},
 		Ready:   g.Ready,
@@ -195,7 +202,7 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (g *Gateway, 
 func (g *Gateway) newXTA(ctx context.Context, p *intake.Pipeline, r *routing.Router) error {
 	var err error
 	g.XTA, err = xtaserver.New(ctx, xtaserver.Options{
-		Config: g.cfg.XTA, Targets: g.cfg.Targets, Pipeline: p, Router: r, Store: g.Store, Log: g.log,
+		Config: g.cfg.XTA, Targets: g.cfg.Targets, Pipeline: p, Router: r, Store: g.Store, Log: g.log, Audit: g.audit,
 	})
 	if err != nil {
 		return err
@@ -333,6 +340,7 @@ func (g *Gateway) close() {
 	if g.Catalog != nil {
 		g.Catalog.Close()
 	}
+	_ = g.audit.Close()
 }
 
 // storeOptions turns the nats section into store options, reading the

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
+	"github.com/drehscheibe/drehscheibe/gateway/audit"
 	"github.com/drehscheibe/drehscheibe/gateway/intake"
 	"github.com/drehscheibe/drehscheibe/gateway/metrics"
 	"github.com/drehscheibe/drehscheibe/gateway/problem"
@@ -46,6 +47,8 @@ type Server struct {
 	Limits   Limits
 	// Principals are the senders and admins that may use the API.
 	Principals *Principals
+	// Audit records who submitted, fetched, replayed or discarded what; nil records nothing.
+	Audit *audit.Log
 	// Targets reports whether a delivery target is configured (replay
 	// refuses dead letters of targets that are not).
 	Targets func(name string) bool
@@ -140,6 +143,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		s.unavailable(w, r, err)
 		return
 	}
+	s.audit(r, audit.Fetched, "sender", sender, e.Record.ID, "", false)
 	writeJSON(w, http.StatusOK, statusView(e.Record, s.statusURL(r, e.Record.ID), status, events))
 }
 

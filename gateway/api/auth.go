@@ -1,8 +1,13 @@
 package api
 
 import (
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/drehscheibe/drehscheibe/gateway/problem"
 )
@@ -18,6 +23,10 @@ type Principal struct {
 	CertSubjectCN, CertSAN string
 	// RequireCert makes the API key alone insufficient.
 	RequireCert bool
+	// PerSecond and Burst shape its rate limit; PerSecond 0: no limit.
+	PerSecond, Burst int
+
+	limiter *rate.Limiter
 }
 
 // Principals finds the principal of a request by API key or by client
@@ -33,6 +42,9 @@ func NewPrincipals(ps []Principal) *Principals {
 	idx := &Principals{keys: map[string]*Principal{}, certs: map[string]*Principal{}}
 	for i := range ps {
 		p := &ps[i]
+		if p.PerSecond > 0 {
+			p.limiter = rate.NewLimiter(rate.Limit(p.PerSecond), p.Burst)
+		}
 		if p.KeySHA256 != "" {
 			idx.keys[p.KeySHA256] = p
 		}
@@ -133,7 +145,30 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, admin bool
 		s.writeProblem(w, r, problem.New(problem.NotAllowed, "%s", why))
 		return "", problem.NotAllowed
 	}
+	if wait := p.wait(); wait > 0 {
+		secs := int(math.Ceil(wait.Seconds()))
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		s.writeProblem(w, r, problem.New(problem.RateLimited, "%q exceeded its rate limit of %d requests per second (burst %d); retry after %d s",
+			p.Name, p.PerSecond, p.Burst, secs))
+		return "", problem.RateLimited
+	}
 	return p.Name, problem.Type{}
+}
+
+// wait takes a token from the principal's bucket. It returns 0 when there
+// was one, else how long until there will be one (no token is taken then).
+func (p *Principal) wait() time.Duration {
+	if p.limiter == nil {
+		return 0
+	}
+	now := time.Now()
+	res := p.limiter.ReserveN(now, 1)
+	d := res.DelayFrom(now)
+	if d == 0 {
+		return 0
+	}
+	res.CancelAt(now)
+	return d
 }
 
 func (s *Server) unauthorized(w http.ResponseWriter, r *http.Request, format string, args ...any) problem.Type {

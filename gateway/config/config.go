@@ -76,6 +76,16 @@ type Server struct {
 	MaxAttachmentBytes ByteSize `yaml:"max_attachment_bytes"`
 	// TLS, when CertFile is set, makes the listener speak HTTPS only.
 	TLS TLS `yaml:"tls"`
+	// RateLimit is the rate limit of every sender and admin that has none
+	// of its own.
+	RateLimit RateLimit `yaml:"rate_limit"`
+}
+
+// RateLimit is a token bucket per principal: PerSecond requests a second on
+// average, Burst at once. PerSecond 0 means no limit.
+type RateLimit struct {
+	PerSecond int `yaml:"per_second"`
+	Burst     int `yaml:"burst"`
 }
 
 // TLS configures HTTPS for the REST listener: TLS 1.2 and 1.3 with modern
@@ -184,6 +194,9 @@ type Schemas struct {
 type Log struct {
 	// Level is one of debug, info, warn, error.
 	Level string `yaml:"level"`
+	// AuditFile is the file the audit log is appended to; empty: stderr,
+	// each line marked "log":"audit".
+	AuditFile string `yaml:"audit_file"`
 }
 
 // Sender is a client allowed to post submissions, authenticated by an API
@@ -201,6 +214,8 @@ type Sender struct {
 	// RequireClientCert makes the API key alone insufficient: the request
 	// must also present the sender's client certificate.
 	RequireClientCert bool `yaml:"require_client_cert"`
+	// RateLimit, when set, replaces server.rate_limit for this sender.
+	RateLimit *RateLimit `yaml:"rate_limit"`
 	// Allow restricts what the sender may submit; empty allows everything.
 	Allow Allow `yaml:"allow"`
 }
@@ -231,6 +246,16 @@ type Admin struct {
 	// ClientCert and RequireClientCert work as for senders.
 	ClientCert        ClientCert `yaml:"client_cert"`
 	RequireClientCert bool       `yaml:"require_client_cert"`
+	// RateLimit, when set, replaces server.rate_limit for this admin.
+	RateLimit *RateLimit `yaml:"rate_limit"`
+}
+
+// Limit returns the rate limit of a principal whose own limit is own.
+func (s Server) Limit(own *RateLimit) RateLimit {
+	if own != nil {
+		return *own
+	}
+	return s.RateLimit
 }
 
 // ClientCert names the TLS client certificate of a principal: one of the
@@ -333,6 +358,7 @@ func Default() *Config {
 			WriteTimeout:       60 * time.Second,
 			IdleTimeout:        120 * time.Second,
 			ShutdownTimeout:    20 * time.Second,
+			RateLimit:          RateLimit{PerSecond: 50, Burst: 100},
 			MaxBodyBytes:       16 * MiB,
 			MaxAttachments:     32,
 			MaxAttachmentBytes: 16 * MiB,

@@ -164,8 +164,8 @@ func TestEnvVars(t *testing.T) {
 			}
 		}
 	}
-	if len(got) != 44 {
-		t.Errorf("EnvVars has %d variables, want 44 (13 server, 16 nats, 1 schemas, 4 limits, 1 log, 9 xta); update the count when adding keys", len(got))
+	if len(got) != 47 {
+		t.Errorf("EnvVars has %d variables, want 47 (15 server, 16 nats, 1 schemas, 4 limits, 2 log, 9 xta); update the count when adding keys", len(got))
 	}
 }
 
@@ -283,6 +283,8 @@ func TestValidationErrorsNameKeys(t *testing.T) {
 		{"sender cert cn and san", base + "senders:\n  - {name: p, client_cert: {subject_cn: p, san: p.example.org}}\n", `senders[0].client_cert: give subject_cn or san, not both`},
 		{"admin cert shared", base + "senders:\n  - {name: p, client_cert: {san: x.example.org}}\nadmins:\n  - {name: ops, client_cert: {san: x.example.org}}\n", `admins[0].client_cert: same certificate as senders[0]`},
 		{"sender neither key nor cert", base + "senders:\n  - {name: p}\n", `senders[0].api_key_sha256: required`},
+		{"sender rate limit without burst", base + "senders:\n  - {name: p, api_key_sha256: " + hash + ", rate_limit: {per_second: 5}}\n", `senders[0].rate_limit.burst: must be at least 1`},
+		{"default rate limit negative", base + "server: {rate_limit: {per_second: -1}}\n", `server.rate_limit.per_second: must not be negative`},
 		{"sender key shared", base + "senders:\n  - {name: p, api_key_sha256: " + hash + "}\n  - {name: q, api_key_sha256: " + strings.ToUpper(hash) + "}\n", `senders[1].api_key_sha256: same API key as senders[0]`},
 		{"target name", base + "targets:\n  - {name: 'fach verfahren', type: filedrop}\n", `targets[0].name: "fach verfahren" must be lower-case`},
 		{"target name dup", base + "targets:\n  - {name: a, type: filedrop}\n  - {name: a, type: webhook}\n", `targets[1].name: "a" is already used by targets[0]`},

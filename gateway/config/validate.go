@@ -182,6 +182,18 @@ func (c *Config) validateServer(p *problems) {
 		p.add("server.max_attachment_bytes", "must be positive, e.g. \"16MiB\"")
 	}
 	c.validateTLS(p)
+	checkRateLimit(p, "server.rate_limit", &s.RateLimit)
+}
+
+// checkRateLimit checks the rate limit at key, if given.
+func checkRateLimit(p *problems, key string, l *RateLimit) {
+	switch {
+	case l == nil:
+	case l.PerSecond < 0:
+		p.add(key+".per_second", "must not be negative (0: no limit), got %d", l.PerSecond)
+	case l.PerSecond > 0 && l.Burst < 1:
+		p.add(key+".burst", "must be at least 1 with a per_second limit, got %d", l.Burst)
+	}
 }
 
 func (c *Config) validateTLS(p *problems) {
@@ -374,6 +386,7 @@ func (c *Config) validateKeys(p *problems) {
 		key := fmt.Sprintf("senders[%d]", i)
 		checkName(p, key+".name", s.Name, names, "senders", i)
 		checkCredentials(p, c, key, "sender", s.APIKeySHA256, s.ClientCert, s.RequireClientCert, hashes, certs)
+		checkRateLimit(p, key+".rate_limit", s.RateLimit)
 		checkPatterns(p, key+".allow.services", s.Allow.Services)
 		checkPatterns(p, key+".allow.standards", s.Allow.Standards)
 		checkPatterns(p, key+".allow.readers", s.Allow.Readers)
@@ -384,6 +397,7 @@ func (c *Config) validateKeys(p *problems) {
 		key := fmt.Sprintf("admins[%d]", i)
 		checkName(p, key+".name", a.Name, names, "admins", i)
 		checkCredentials(p, c, key, "admin", a.APIKeySHA256, a.ClientCert, a.RequireClientCert, hashes, certs)
+		checkRateLimit(p, key+".rate_limit", a.RateLimit)
 	}
 }
 

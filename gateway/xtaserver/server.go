@@ -28,6 +28,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/drehscheibe/drehscheibe/adapters/xta"
+	"github.com/drehscheibe/drehscheibe/gateway/audit"
 	"github.com/drehscheibe/drehscheibe/gateway/config"
 	"github.com/drehscheibe/drehscheibe/gateway/intake"
 	"github.com/drehscheibe/drehscheibe/gateway/routing"
@@ -45,6 +46,8 @@ type Options struct {
 	Router   *routing.Router
 	Store    *store.Store
 	Log      *zap.Logger
+	// Audit records accepted sendMessage calls; nil records nothing.
+	Audit *audit.Log
 }
 
 // Server answers XTA requests. It is an http.Handler.
@@ -55,6 +58,7 @@ type Server struct {
 	st       *store.Store
 	state    *state
 	log      *zap.Logger
+	audit    *audit.Log
 	parties  map[string]config.XTAParty
 	boxes    map[string]bool // names of xta-box targets
 	// maxRequest bounds the bytes read per request: inline base64 of the
@@ -69,7 +73,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg: o.Config, pipeline: o.Pipeline, router: o.Router, st: o.Store, state: st, log: o.Log.Named("xta"),
+		cfg: o.Config, pipeline: o.Pipeline, router: o.Router, st: o.Store, state: st, log: o.Log.Named("xta"), audit: o.Audit,
 		parties: map[string]config.XTAParty{}, boxes: map[string]bool{},
 		maxRequest: int64(o.Config.MaxContainerBytes)/3*4 + 1<<20,
 	}
@@ -119,6 +123,7 @@ type call struct {
 	op      xta.Operation
 	env     *xta.Envelope
 	clients []string // identities of the client: certificate CN and SANs, or the client header
+	remote  string   // the client's address, for the audit log
 	start   time.Time
 }
 
@@ -133,7 +138,7 @@ const faultAction = "http://www.w3.org/2005/08/addressing/soap/fault"
 
 // ServeHTTP reads the SOAP request, checks the client and answers.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	c := &call{start: time.Now(), clients: s.identities(r)}
+	c := &call{start: time.Now(), clients: s.identities(r), remote: r.RemoteAddr}
 	if r.Method != http.MethodPost {
 		s.write(w, c, nil, xta.NewFault(xta.InvalidParameters, "XTA requests are SOAP over HTTP POST, not %s", r.Method))
 		return

@@ -34,6 +34,8 @@ const (
 	otherKey  = "e2e-other-key-0123456789"
 	// limitedKey is a sender allowed only readers that match nobody-*.
 	limitedKey = "e2e-limited-key-0123456789"
+	// slowKey is a sender limited to 1 request a second, 2 at once.
+	slowKey = "e2e-slow-key-0123456789"
 )
 
 // repoRoot is the directory holding go.mod.
@@ -107,6 +109,9 @@ senders:
   - name: limited-portal
     api_key_sha256: %s
     allow: {message_types: ["antrag.*"], readers: ["nobody-*"]}
+  - name: slow-portal
+    api_key_sha256: %s
+    rate_limit: {per_second: 1, burst: 2}
 targets:
   - name: fachverfahren
     type: filedrop
@@ -121,7 +126,7 @@ routes:
     target: fachverfahren
     test_target: testsystem
 `, filepath.Join(tmp, "nats"), filepath.Join(root, "schemas", "demo"), sharedXoev(t),
-		config.HashAPIKey(portalKey), config.HashAPIKey(otherKey), config.HashAPIKey(limitedKey), e.outbox, e.testbox)
+		config.HashAPIKey(portalKey), config.HashAPIKey(otherKey), config.HashAPIKey(limitedKey), config.HashAPIKey(slowKey), e.outbox, e.testbox)
 	cfg, err := config.Parse([]byte(yaml), func(string) (string, bool) { return "", false })
 	require.NoError(t, err)
 	e.logs = &syncBuffer{}

@@ -112,3 +112,25 @@ routes:
 		assert.Equal(t, c.want, call(c.client, c.method, c.path, c.key), c.name)
 	}
 }
+
+// TestRateLimit exhausts one sender's bucket and checks that the answer is
+// 429 with Retry-After, that other senders go on, and that the bucket refills.
+func TestRateLimit(t *testing.T) {
+	e := start(t)
+	valid, err := os.ReadFile(filepath.Join(repoRoot(t), "examples", "demo", "antrag-valid.xml"))
+	require.NoError(t, err)
+	validate := func(key string) response {
+		return e.do(http.MethodPost, "/v1/validate", key, "application/xml", valid, nil)
+	}
+	// The bucket holds 2; a third request at once is refused. (Each request
+	// takes far less than the second a token needs to come back.)
+	assert.NotEqual(t, http.StatusTooManyRequests, validate(slowKey).Code)
+	assert.NotEqual(t, http.StatusTooManyRequests, validate(slowKey).Code)
+	r := validate(slowKey)
+	require.Equal(t, http.StatusTooManyRequests, r.Code, string(r.Body))
+	assert.Contains(t, r.JSON["type"], "#rate-limited")
+	assert.Equal(t, "1", r.Header.Get("Retry-After"))
+	assert.Equal(t, http.StatusOK, validate(portalKey).Code, "another sender is not limited by this one")
+	time.Sleep(1100 * time.Millisecond)
+	assert.NotEqual(t, http.StatusTooManyRequests, validate(slowKey).Code, "the bucket refilled")
+}
