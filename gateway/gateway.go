@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -77,9 +78,11 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (g *Gateway, 
 		return nil, err
 	}
 	g = &Gateway{cfg: cfg, log: log, Metrics: metrics.New()}
+	// The error returns set g to nil; close what was opened through gw.
+	gw := g
 	defer func() {
 		if err != nil {
-			g.close()
+			gw.close()
 		}
 	}()
 
@@ -345,8 +348,8 @@ func (g *Gateway) close() {
 
 // storeOptions turns the nats section into store options, reading the
 // password from its environment variable and the TLS files.
-func storeOptions(n config.NATS, log *zap.Logger) (store.Options, error) {
-	o := store.Options{
+func storeOptions(n config.NATS, log *zap.Logger) (o store.Options, err error) {
+	o = store.Options{
 		Embedded: n.Embedded, DataDir: n.DataDir, Listen: n.Listen, URL: n.URL, SyncAlways: n.SyncAlways,
 		Replicas: n.Replicas, DuplicateWindow: n.DuplicateWindow, EventRetention: n.EventRetention,
 		CredsFile: n.CredsFile, User: n.User, Log: log.Named("nats"),
@@ -356,6 +359,10 @@ func storeOptions(n config.NATS, log *zap.Logger) (store.Options, error) {
 			return o, fmt.Errorf("nats.password_env: the environment variable %s is not set or empty", n.PasswordEnv)
 		}
 	}
+	if o.EncryptionKey, err = encryptionKey(n); err != nil {
+		return o, err
+	}
+	o.Cipher = n.EncryptionCipher
 	if n.TLS.Enabled() {
 		tc, err := store.TLSConfig(n.TLS.CAFile, n.TLS.CertFile, n.TLS.KeyFile)
 		if err != nil {
@@ -364,6 +371,32 @@ func storeOptions(n config.NATS, log *zap.Logger) (store.Options, error) {
 		o.TLS = tc
 	}
 	return o, nil
+}
+
+// minKeyLength is the shortest encryption key accepted: 32 characters, e.g.
+// 128 bits as hex; "openssl rand -hex 32" gives 64.
+const minKeyLength = 32
+
+// encryptionKey reads the key for encryption at rest from its file or
+// environment variable; "" when none is configured.
+func encryptionKey(n config.NATS) (string, error) {
+	var key, from string
+	switch {
+	case n.EncryptionKeyFile != "":
+		b, err := os.ReadFile(n.EncryptionKeyFile)
+		if err != nil {
+			return "", fmt.Errorf("nats.encryption_key_file: %w", err)
+		}
+		key, from = strings.TrimSpace(string(b)), "nats.encryption_key_file "+n.EncryptionKeyFile
+	case n.EncryptionKeyEnv != "":
+		key, from = strings.TrimSpace(os.Getenv(n.EncryptionKeyEnv)), "nats.encryption_key_env: the environment variable "+n.EncryptionKeyEnv
+	default:
+		return "", nil
+	}
+	if len(key) < minKeyLength {
+		return "", fmt.Errorf("%s: the key has %d characters, fewer than %d (make one with: openssl rand -hex 32)", from, len(key), minKeyLength)
+	}
+	return key, nil
 }
 
 func closeAdapters(ts []dispatch.Target) {

@@ -151,6 +151,15 @@ type NATS struct {
 	// JanitorInterval is how often the janitor looks for payloads to
 	// delete and for undelivered submissions past their target's max_age.
 	JanitorInterval time.Duration `yaml:"janitor_interval"`
+	// EncryptionKeyFile names a file holding the key that encrypts the
+	// embedded server's JetStream files at rest; EncryptionKeyEnv names an
+	// environment variable holding it instead. The key itself is never in
+	// the configuration. Empty both: no encryption at rest.
+	EncryptionKeyFile string `yaml:"encryption_key_file"`
+	EncryptionKeyEnv  string `yaml:"encryption_key_env"`
+	// EncryptionCipher is "chacha" (ChaCha20-Poly1305, the default) or
+	// "aes" (AES-GCM).
+	EncryptionCipher string `yaml:"encryption_cipher"`
 	// Listen is the client port of the embedded server, e.g.
 	// "127.0.0.1:4222", for vendor adapters that connect over TCP. Empty
 	// means in-process connections only, without a TCP listener.
@@ -378,6 +387,7 @@ func Default() *Config {
 			PayloadRetention: 168 * time.Hour,
 			EventRetention:   720 * time.Hour,
 			JanitorInterval:  10 * time.Minute,
+			EncryptionCipher: "chacha",
 		},
 		Log: Log{Level: "info"},
 		XTA: defaultXTA(),

@@ -164,8 +164,8 @@ func TestEnvVars(t *testing.T) {
 			}
 		}
 	}
-	if len(got) != 47 {
-		t.Errorf("EnvVars has %d variables, want 47 (15 server, 16 nats, 1 schemas, 4 limits, 2 log, 9 xta); update the count when adding keys", len(got))
+	if len(got) != 50 {
+		t.Errorf("EnvVars has %d variables, want 50 (15 server, 19 nats, 1 schemas, 4 limits, 2 log, 9 xta); update the count when adding keys", len(got))
 	}
 }
 
@@ -285,6 +285,10 @@ func TestValidationErrorsNameKeys(t *testing.T) {
 		{"sender neither key nor cert", base + "senders:\n  - {name: p}\n", `senders[0].api_key_sha256: required`},
 		{"sender rate limit without burst", base + "senders:\n  - {name: p, api_key_sha256: " + hash + ", rate_limit: {per_second: 5}}\n", `senders[0].rate_limit.burst: must be at least 1`},
 		{"default rate limit negative", base + "server: {rate_limit: {per_second: -1}}\n", `server.rate_limit.per_second: must not be negative`},
+		{"encryption key for external", base + "nats: {embedded: false, url: \"nats://n:4222\", encryption_key_env: K}\n", `nats.encryption_key_env: applies to the embedded server only`},
+		{"encryption key twice", base + "nats: {encryption_key_env: K, encryption_key_file: /etc/hostname}\n", `nats.encryption_key_env: give nats.encryption_key_file or nats.encryption_key_env, not both`},
+		{"encryption key file missing", base + "nats: {encryption_key_file: /nonexistent/key}\n", `nats.encryption_key_file: "/nonexistent/key": no such file`},
+		{"encryption cipher", base + "nats: {encryption_key_env: K, encryption_cipher: des}\n", `nats.encryption_cipher: must be "chacha" or "aes"`},
 		{"sender key shared", base + "senders:\n  - {name: p, api_key_sha256: " + hash + "}\n  - {name: q, api_key_sha256: " + strings.ToUpper(hash) + "}\n", `senders[1].api_key_sha256: same API key as senders[0]`},
 		{"target name", base + "targets:\n  - {name: 'fach verfahren', type: filedrop}\n", `targets[0].name: "fach verfahren" must be lower-case`},
 		{"target name dup", base + "targets:\n  - {name: a, type: filedrop}\n  - {name: a, type: webhook}\n", `targets[1].name: "a" is already used by targets[0]`},

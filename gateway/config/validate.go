@@ -284,6 +284,7 @@ func (c *Config) validateNATS(p *problems) {
 		}
 		c.validateNATSAuth(p)
 	}
+	c.validateEncryption(p)
 	if n.DuplicateWindow <= 0 {
 		p.add("nats.duplicate_window", "must be positive, e.g. \"24h\"")
 	}
@@ -308,6 +309,30 @@ func (c *Config) validateNATS(p *problems) {
 // validateNATSAuth checks the credentials and TLS files for an external
 // cluster. Whether the password variable is set is checked at start, where
 // the environment of the serving process is known.
+// validateEncryption checks the keys of encryption at rest: embedded
+// server only, one source of the key, a known cipher.
+func (c *Config) validateEncryption(p *problems) {
+	n := c.NATS
+	if n.EncryptionCipher != "chacha" && n.EncryptionCipher != "aes" {
+		p.add("nats.encryption_cipher", "must be \"chacha\" or \"aes\", got %q", n.EncryptionCipher)
+	}
+	switch {
+	case n.EncryptionKeyFile == "" && n.EncryptionKeyEnv == "":
+	case !n.Embedded:
+		key := "nats.encryption_key_file"
+		if n.EncryptionKeyFile == "" {
+			key = "nats.encryption_key_env"
+		}
+		p.add(key, "applies to the embedded server only; encrypt an external cluster in its own configuration (jetstream.cipher and key), see docs/security.md")
+	case n.EncryptionKeyFile != "" && n.EncryptionKeyEnv != "":
+		p.add("nats.encryption_key_env", "give nats.encryption_key_file or nats.encryption_key_env, not both")
+	case n.EncryptionKeyFile != "":
+		if fi, err := os.Stat(n.EncryptionKeyFile); err != nil || fi.IsDir() {
+			p.add("nats.encryption_key_file", "%q: no such file", n.EncryptionKeyFile)
+		}
+	}
+}
+
 func (c *Config) validateNATSAuth(p *problems) {
 	n := c.NATS
 	if n.CredsFile != "" && n.User != "" {
