@@ -103,7 +103,7 @@ func (s *Server) sendMessage(ctx context.Context, c *call) (*reply, *xta.Fault) 
 		s.log.Error("message id not indexed", zap.String("submission_id", stored.Record.ID), zap.Bool("taken", !ok), zap.Error(err))
 	}
 	s.audit.Record(audit.Entry{Action: audit.Submitted, Role: "xta-party", Principal: party.Identifier,
-		SubmissionID: stored.Record.ID, RemoteAddr: c.remote})
+		SubmissionID: stored.Record.ID, RemoteAddr: remoteAddr(ctx)})
 	s.log.Info("xta message accepted", zap.String("submission_id", stored.Record.ID), zap.String("author", party.Identifier),
 		zap.String("reader", reader), zap.String("target", stored.Record.Target))
 	return &reply{}, nil

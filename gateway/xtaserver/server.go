@@ -123,7 +123,6 @@ type call struct {
 	op      xta.Operation
 	env     *xta.Envelope
 	clients []string // identities of the client: certificate CN and SANs, or the client header
-	remote  string   // the client's address, for the audit log
 	start   time.Time
 }
 
@@ -138,7 +137,7 @@ const faultAction = "http://www.w3.org/2005/08/addressing/soap/fault"
 
 // ServeHTTP reads the SOAP request, checks the client and answers.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	c := &call{start: time.Now(), clients: s.identities(r), remote: r.RemoteAddr}
+	c := &call{start: time.Now(), clients: s.identities(r)}
 	if r.Method != http.MethodPost {
 		s.write(w, c, nil, xta.NewFault(xta.InvalidParameters, "XTA requests are SOAP over HTTP POST, not %s", r.Method))
 		return
@@ -160,8 +159,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.op = op
-	rep, f := s.dispatch(r.Context(), c)
+	rep, f := s.dispatch(context.WithValue(r.Context(), remoteKey{}, r.RemoteAddr), c)
 	s.write(w, c, rep, f)
+}
+
+// remoteKey carries the client's address in a request's context, for the audit log.
+type remoteKey struct{}
+
+func remoteAddr(ctx context.Context) string {
+	a, _ := ctx.Value(remoteKey{}).(string)
+	return a
 }
 
 func (s *Server) dispatch(ctx context.Context, c *call) (*reply, *xta.Fault) {
