@@ -11,12 +11,14 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/drehscheibe/drehscheibe/gateway/api"
+	"github.com/drehscheibe/drehscheibe/gateway/audit"
 	"github.com/drehscheibe/drehscheibe/gateway/certs"
 	"github.com/drehscheibe/drehscheibe/gateway/config"
 	"github.com/drehscheibe/drehscheibe/gateway/delivery"
@@ -42,6 +44,7 @@ type Gateway struct {
 	Catalog  *schemas.Catalog
 	Store    *store.Store
 	Metrics  *metrics.Metrics
+	audit    *audit.Log
 	disp     *dispatch.Dispatcher
 	janitor  *retention.Janitor
 	http     *http.Server
@@ -79,9 +82,11 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (g *Gateway, 
 		return nil, err
 	}
 	g = &Gateway{cfg: cfg, log: log, Metrics: metrics.New()}
+	// The error returns set g to nil; close what was opened through gw.
+	gw := g
 	defer func() {
 		if err != nil {
-			g.close()
+			gw.close()
 		}
 	}()
 
@@ -139,18 +144,27 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (g *Gateway, 
 		Default: retention.Target{MaxAge: max(dispatch.DefaultMaxAge, n.DuplicateWindow), Grace: 10 * time.Minute},
 	}
 
-	senders := make(map[string]string, len(cfg.Senders))
+	if g.audit, err = audit.Open(cfg.Log.AuditFile); err != nil {
+		return nil, fmt.Errorf("log.audit_file: %w", err)
+	}
+	var principals []api.Principal
+	perms := make(map[string]intake.Permissions, len(cfg.Senders))
 	for _, s := range cfg.Senders {
-		senders[s.APIKeySHA256] = s.Name
+		principals = append(principals, api.Principal{Name: s.Name, KeySHA256: s.APIKeySHA256,
+			CertSubjectCN: s.ClientCert.SubjectCN, CertSAN: s.ClientCert.SAN, RequireCert: s.RequireClientCert,
+			PerSecond: cfg.Server.Limit(s.RateLimit).PerSecond, Burst: cfg.Server.Limit(s.RateLimit).Burst})
+		perms[s.Name] = intake.Permissions{Services: s.Allow.Services, Standards: s.Allow.Standards,
+			Readers: s.Allow.Readers, MessageTypes: s.Allow.MessageTypes}
 	}
-	admins := make(map[string]string, len(cfg.Admins))
 	for _, a := range cfg.Admins {
-		admins[a.APIKeySHA256] = a.Name
+		principals = append(principals, api.Principal{Name: a.Name, Admin: true, KeySHA256: a.APIKeySHA256,
+			CertSubjectCN: a.ClientCert.SubjectCN, CertSAN: a.ClientCert.SAN, RequireCert: a.RequireClientCert,
+			PerSecond: cfg.Server.Limit(a.RateLimit).PerSecond, Burst: cfg.Server.Limit(a.RateLimit).Burst})
 	}
-	pipeline := &intake.Pipeline{Catalog: g.Catalog, Router: router, Store: g.Store, Obs: g.Metrics}
+	pipeline := &intake.Pipeline{Catalog: g.Catalog, Router: router, Store: g.Store, Obs: g.Metrics, Permissions: perms}
 	apiSrv := &api.Server{
 		Pipeline: pipeline,
-		Store:    g.Store, Metrics: g.Metrics, Log: log, Senders: senders, Admins: admins, PublicURL: cfg.Server.PublicURL,
+		Store:    g.Store, Metrics: g.Metrics, Log: log, Principals: api.NewPrincipals(principals), Audit: g.audit, PublicURL: cfg.Server.PublicURL,
 		Limits: api.Limits{MaxBodyBytes: int64(cfg.Server.MaxBodyBytes), MaxAttachments: cfg.Server.MaxAttachments,
 			MaxAttachmentBytes: int64(cfg.Server.MaxAttachmentBytes)},
 		Ready:   g.Ready,
@@ -200,7 +214,7 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (g *Gateway, 
 func (g *Gateway) newXTA(ctx context.Context, p *intake.Pipeline, r *routing.Router) error {
 	var err error
 	g.XTA, err = xtaserver.New(ctx, xtaserver.Options{
-		Config: g.cfg.XTA, Targets: g.cfg.Targets, Pipeline: p, Router: r, Store: g.Store, Log: g.log,
+		Config: g.cfg.XTA, Targets: g.cfg.Targets, Pipeline: p, Router: r, Store: g.Store, Log: g.log, Audit: g.audit,
 	})
 	if err != nil {
 		return err
@@ -344,12 +358,13 @@ func (g *Gateway) close() {
 	if g.Catalog != nil {
 		g.Catalog.Close()
 	}
+	_ = g.audit.Close()
 }
 
 // storeOptions turns the nats section into store options, reading the
 // password from its environment variable and the TLS files.
-func storeOptions(n config.NATS, log *zap.Logger) (store.Options, error) {
-	o := store.Options{
+func storeOptions(n config.NATS, log *zap.Logger) (o store.Options, err error) {
+	o = store.Options{
 		Embedded: n.Embedded, DataDir: n.DataDir, Listen: n.Listen, URL: n.URL, SyncAlways: n.SyncAlways,
 		Replicas: n.Replicas, DuplicateWindow: n.DuplicateWindow, EventRetention: n.EventRetention,
 		CredsFile: n.CredsFile, User: n.User, Log: log.Named("nats"),
@@ -359,6 +374,10 @@ func storeOptions(n config.NATS, log *zap.Logger) (store.Options, error) {
 			return o, fmt.Errorf("nats.password_env: the environment variable %s is not set or empty", n.PasswordEnv)
 		}
 	}
+	if o.EncryptionKey, err = encryptionKey(n); err != nil {
+		return o, err
+	}
+	o.Cipher = n.EncryptionCipher
 	if n.TLS.Enabled() {
 		tc, err := store.TLSConfig(n.TLS.CAFile, n.TLS.CertFile, n.TLS.KeyFile)
 		if err != nil {
@@ -367,6 +386,32 @@ func storeOptions(n config.NATS, log *zap.Logger) (store.Options, error) {
 		o.TLS = tc
 	}
 	return o, nil
+}
+
+// minKeyLength is the shortest encryption key accepted: 32 characters, e.g.
+// 128 bits as hex; "openssl rand -hex 32" gives 64.
+const minKeyLength = 32
+
+// encryptionKey reads the key for encryption at rest from its file or
+// environment variable; "" when none is configured.
+func encryptionKey(n config.NATS) (string, error) {
+	var key, from string
+	switch {
+	case n.EncryptionKeyFile != "":
+		b, err := os.ReadFile(n.EncryptionKeyFile)
+		if err != nil {
+			return "", fmt.Errorf("nats.encryption_key_file: %w", err)
+		}
+		key, from = strings.TrimSpace(string(b)), "nats.encryption_key_file "+n.EncryptionKeyFile
+	case n.EncryptionKeyEnv != "":
+		key, from = strings.TrimSpace(os.Getenv(n.EncryptionKeyEnv)), "nats.encryption_key_env: the environment variable "+n.EncryptionKeyEnv
+	default:
+		return "", nil
+	}
+	if len(key) < minKeyLength {
+		return "", fmt.Errorf("%s: the key has %d characters, fewer than %d (make one with: openssl rand -hex 32)", from, len(key), minKeyLength)
+	}
+	return key, nil
 }
 
 func closeAdapters(ts []dispatch.Target) {

@@ -39,7 +39,7 @@ var (
 	UnknownAccount = Code{"9012", PermissionDenied, "Account nicht vorhanden", true,
 		"The Author identifier names no configured party, or the request carries no client identity (on a plain-HTTP listener: no client header). Ask the operator to add the party under xta.parties."}
 	AccountMismatch = Code{"9014", PermissionDenied, "Authentisierung/Zertifikat passt nicht zur Absenderkennung", true,
-		"The Author identifier (or the Author of the MessageMetaData) is a configured party, but the client certificate is not its client (including certificates that belong to no party at all)."}
+		"The Author identifier (or the Author of the MessageMetaData) is a configured party, but the client certificate is not its client (including certificates that belong to no party at all). Also for a sendMessage outside the permissions of the party's sender (senders[].allow); the reason names the permission."}
 	NoParameters = Code{"9020", ParameterIsNotValid, "Keine Parameter vorhanden", true,
 		"The request lacks the body or header element the operation needs (e.g. sendMessage without MessageMetaData)."}
 	InvalidURI = Code{"9021", ParameterIsNotValid, "Keine gültige URI", true,

@@ -7,8 +7,7 @@ import (
 	"strconv"
 	"time"
 
-	"go.uber.org/zap"
-
+	"github.com/drehscheibe/drehscheibe/gateway/audit"
 	"github.com/drehscheibe/drehscheibe/gateway/problem"
 	"github.com/drehscheibe/drehscheibe/gateway/store"
 )
@@ -161,7 +160,7 @@ func (s *Server) replayDeadLetter(w http.ResponseWriter, r *http.Request) {
 		s.unavailable(w, r, err)
 		return
 	}
-	s.audit(r, "dead letter replayed", admin, dl)
+	s.audit(r, audit.Replayed, "admin", admin, dl.ID, dl.Target, false)
 	writeJSON(w, http.StatusAccepted, map[string]string{"id": dl.ID, "target": dl.Target, "status": store.EventQueued})
 }
 
@@ -179,12 +178,12 @@ func (s *Server) discardDeadLetter(w http.ResponseWriter, r *http.Request) {
 		s.unavailable(w, r, err)
 		return
 	}
-	s.audit(r, "dead letter discarded", admin, dl)
+	s.audit(r, audit.Discarded, "admin", admin, dl.ID, dl.Target, false)
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// audit logs an admin's action; the gateway's logger is never sampled.
-func (s *Server) audit(r *http.Request, what, admin string, dl *store.DeadLetter) {
-	s.Log.Info(what, zap.Bool("audit", true), zap.String("admin", admin), zap.String("request_id", requestID(r.Context())),
-		zap.String("submission_id", dl.ID), zap.String("target", dl.Target), zap.String("reason", dl.Reason))
+// audit records an action in the audit log.
+func (s *Server) audit(r *http.Request, action, role, who, id, target string, duplicate bool) {
+	s.Audit.Record(audit.Entry{Action: action, Role: role, Principal: who, SubmissionID: id, RemoteAddr: r.RemoteAddr,
+		RequestID: requestID(r.Context()), Target: target, Duplicate: duplicate})
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
+	"github.com/drehscheibe/drehscheibe/gateway/audit"
 	"github.com/drehscheibe/drehscheibe/gateway/intake"
 	"github.com/drehscheibe/drehscheibe/gateway/metrics"
 	"github.com/drehscheibe/drehscheibe/gateway/problem"
@@ -44,10 +45,10 @@ type Server struct {
 	Metrics  *metrics.Metrics
 	Log      *zap.Logger
 	Limits   Limits
-	// Senders maps the hex SHA-256 of an API key to the sender's name.
-	Senders map[string]string
-	// Admins maps the hex SHA-256 of an admin API key to the admin's name.
-	Admins map[string]string
+	// Principals are the senders and admins that may use the API.
+	Principals *Principals
+	// Audit records who submitted, fetched, replayed or discarded what; nil records nothing.
+	Audit *audit.Log
 	// Targets reports whether a delivery target is configured (replay
 	// refuses dead letters of targets that are not).
 	Targets func(name string) bool
@@ -121,51 +122,6 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
-// Why a valid key of the other kind is refused (403).
-const (
-	senderKeysOnly = "an admin key cannot submit or read submissions; use a sender's key"
-	adminKeysOnly  = "a sender's key cannot use admin endpoints; use an admin key (admins in the gateway's configuration)"
-)
-
-// sender authenticates a sender. It writes the 401 or 403 itself and
-// returns "" when it fails.
-func (s *Server) sender(w http.ResponseWriter, r *http.Request) string {
-	name, _ := s.authenticate(w, r, s.Senders, s.Admins, senderKeysOnly)
-	return name
-}
-
-// admin authenticates an admin for /v1/admin/…, like sender.
-func (s *Server) admin(w http.ResponseWriter, r *http.Request) string {
-	name, _ := s.authenticate(w, r, s.Admins, s.Senders, adminKeysOnly)
-	return name
-}
-
-// authenticate looks the request's API key up in allowed. A key of the
-// other kind is valid but not here: 403 with why. Any other key, or none,
-// is 401. On failure it returns the problem type it answered with.
-func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, allowed, other map[string]string, why string) (string, problem.Type) {
-	key := r.Header.Get("X-API-Key")
-	if a := r.Header.Get("Authorization"); key == "" && len(a) > 7 && strings.EqualFold(a[:7], "Bearer ") {
-		key = strings.TrimSpace(a[7:])
-	}
-	if key == "" {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="drehscheibe"`)
-		s.writeProblem(w, r, problem.New(problem.Unauthorized, "no API key: send Authorization: Bearer <key>"))
-		return "", problem.Unauthorized
-	}
-	h := HashKey(key)
-	if name, ok := allowed[h]; ok {
-		return name, problem.Type{}
-	}
-	if _, ok := other[h]; ok {
-		s.writeProblem(w, r, problem.New(problem.WrongKey, "%s", why))
-		return "", problem.WrongKey
-	}
-	w.Header().Set("WWW-Authenticate", `Bearer realm="drehscheibe", error="invalid_token"`)
-	s.writeProblem(w, r, problem.New(problem.Unauthorized, "the API key is not valid"))
-	return "", problem.Unauthorized
-}
-
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	sender := s.sender(w, r)
 	if sender == "" {
@@ -187,6 +143,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		s.unavailable(w, r, err)
 		return
 	}
+	s.audit(r, audit.Fetched, "sender", sender, e.Record.ID, "", false)
 	writeJSON(w, http.StatusOK, statusView(e.Record, s.statusURL(r, e.Record.ID), status, events))
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/drehscheibe/drehscheibe/gateway/audit"
 	"github.com/drehscheibe/drehscheibe/gateway/identify"
 	"github.com/drehscheibe/drehscheibe/gateway/intake"
 	"github.com/drehscheibe/drehscheibe/gateway/problem"
@@ -27,7 +28,7 @@ import (
 // submit handles POST /v1/submissions.
 func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 	received := time.Now().UTC()
-	sender, refused := s.authenticate(w, r, s.Senders, s.Admins, senderKeysOnly)
+	sender, refused := s.authenticate(w, r, false)
 	if sender == "" {
 		s.count(refused.Slug)
 		return
@@ -60,6 +61,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Idempotent-Replayed", "true")
 	}
 	s.count(outcome)
+	s.audit(r, audit.Submitted, "sender", sender, rec.ID, "", stored.Duplicate)
 	s.Log.Info("submission "+outcome, zap.String("request_id", requestID(r.Context())), zap.String("submission_id", rec.ID),
 		zap.String("sender", sender), zap.String("message_type", rec.MessageType), zap.String("target", rec.Target),
 		zap.Bool("test", rec.Test))

@@ -76,6 +76,16 @@ type Server struct {
 	MaxAttachmentBytes ByteSize `yaml:"max_attachment_bytes"`
 	// TLS, when CertFile is set, makes the listener speak HTTPS only.
 	TLS TLS `yaml:"tls"`
+	// RateLimit is the rate limit of every sender and admin that has none
+	// of its own.
+	RateLimit RateLimit `yaml:"rate_limit"`
+}
+
+// RateLimit is a token bucket per principal: PerSecond requests a second on
+// average, Burst at once. PerSecond 0 means no limit.
+type RateLimit struct {
+	PerSecond int `yaml:"per_second"`
+	Burst     int `yaml:"burst"`
 }
 
 // TLS configures HTTPS for the REST listener: TLS 1.2 and 1.3 with modern
@@ -141,6 +151,15 @@ type NATS struct {
 	// JanitorInterval is how often the janitor looks for payloads to
 	// delete and for undelivered submissions past their target's max_age.
 	JanitorInterval time.Duration `yaml:"janitor_interval"`
+	// EncryptionKeyFile names a file holding the key that encrypts the
+	// embedded server's JetStream files at rest; EncryptionKeyEnv names an
+	// environment variable holding it instead. The key itself is never in
+	// the configuration. Empty both: no encryption at rest.
+	EncryptionKeyFile string `yaml:"encryption_key_file"`
+	EncryptionKeyEnv  string `yaml:"encryption_key_env"`
+	// EncryptionCipher is "chacha" (ChaCha20-Poly1305, the default) or
+	// "aes" (AES-GCM).
+	EncryptionCipher string `yaml:"encryption_cipher"`
 	// Listen is the client port of the embedded server, e.g.
 	// "127.0.0.1:4222", for vendor adapters that connect over TCP. Empty
 	// means in-process connections only, without a TCP listener.
@@ -184,16 +203,46 @@ type Schemas struct {
 type Log struct {
 	// Level is one of debug, info, warn, error.
 	Level string `yaml:"level"`
+	// AuditFile is the file the audit log is appended to; empty: stderr,
+	// each line marked "log":"audit".
+	AuditFile string `yaml:"audit_file"`
 }
 
-// Sender is a client allowed to post submissions, authenticated by an API key.
+// Sender is a client allowed to post submissions, authenticated by an API
+// key, a TLS client certificate, or both.
 type Sender struct {
 	// Name identifies the sender in events, metrics and routing rules.
 	Name string `yaml:"name"`
 	// APIKeySHA256 is the hex SHA-256 of the sender's API key (see
 	// HashAPIKey); the key itself is never stored in the configuration.
 	// Parse lower-cases it, so it compares equal to HashAPIKey's result.
+	// It may be left out when ClientCert is given.
 	APIKeySHA256 string `yaml:"api_key_sha256"`
+	// ClientCert maps a TLS client certificate to the sender.
+	ClientCert ClientCert `yaml:"client_cert"`
+	// RequireClientCert makes the API key alone insufficient: the request
+	// must also present the sender's client certificate.
+	RequireClientCert bool `yaml:"require_client_cert"`
+	// RateLimit, when set, replaces server.rate_limit for this sender.
+	RateLimit *RateLimit `yaml:"rate_limit"`
+	// Allow restricts what the sender may submit; empty allows everything.
+	Allow Allow `yaml:"allow"`
+}
+
+// Allow holds a sender's permissions: glob patterns ('*' any run of
+// characters, '?' one character) on the facts of a submission. A submission
+// must match one pattern of every non-empty list; an empty list allows every
+// value.
+type Allow struct {
+	// Services are patterns on the service (the XTA service URI).
+	Services []string `yaml:"services"`
+	// Standards are patterns on the standard's name as the schema catalogue
+	// names it (e.g. "xbau", "demo").
+	Standards []string `yaml:"standards"`
+	// Readers are patterns on the reader (Behördenkennung of the recipient).
+	Readers []string `yaml:"readers"`
+	// MessageTypes are patterns on the message type (e.g. "baugenehmigung.antrag.0200").
+	MessageTypes []string `yaml:"message_types"`
 }
 
 // Admin is an operator allowed to use the admin endpoints (/v1/admin/…) and
@@ -203,7 +252,32 @@ type Admin struct {
 	Name string `yaml:"name"`
 	// APIKeySHA256 is the hex SHA-256 of the admin's API key, as for senders.
 	APIKeySHA256 string `yaml:"api_key_sha256"`
+	// ClientCert and RequireClientCert work as for senders.
+	ClientCert        ClientCert `yaml:"client_cert"`
+	RequireClientCert bool       `yaml:"require_client_cert"`
+	// RateLimit, when set, replaces server.rate_limit for this admin.
+	RateLimit *RateLimit `yaml:"rate_limit"`
 }
+
+// Limit returns the rate limit of a principal whose own limit is own.
+func (s Server) Limit(own *RateLimit) RateLimit {
+	if own != nil {
+		return *own
+	}
+	return s.RateLimit
+}
+
+// ClientCert names the TLS client certificate of a principal: one of the
+// subject's common name or a subject alternative name (DNS name, e-mail
+// address or URI). The certificate must verify against
+// server.tls.client_ca_file.
+type ClientCert struct {
+	SubjectCN string `yaml:"subject_cn"`
+	SAN       string `yaml:"san"`
+}
+
+// Given reports whether a certificate is configured.
+func (c ClientCert) Given() bool { return c.SubjectCN != "" || c.SAN != "" }
 
 // Target is a delivery target: one adapter instance that hands messages to a
 // Fachverfahren.
@@ -298,6 +372,7 @@ func Default() *Config {
 			WriteTimeout:       60 * time.Second,
 			IdleTimeout:        120 * time.Second,
 			ShutdownTimeout:    20 * time.Second,
+			RateLimit:          RateLimit{PerSecond: 50, Burst: 100},
 			MaxBodyBytes:       16 * MiB,
 			MaxAttachments:     32,
 			MaxAttachmentBytes: 16 * MiB,
@@ -317,6 +392,7 @@ func Default() *Config {
 			PayloadRetention: 168 * time.Hour,
 			EventRetention:   720 * time.Hour,
 			JanitorInterval:  10 * time.Minute,
+			EncryptionCipher: "chacha",
 		},
 		Log: Log{Level: "info"},
 		XTA: defaultXTA(),

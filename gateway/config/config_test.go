@@ -167,8 +167,8 @@ func TestEnvVars(t *testing.T) {
 			}
 		}
 	}
-	if len(got) != 45 {
-		t.Errorf("EnvVars has %d variables, want 45 (13 server, 16 nats, 1 schemas, 4 limits, 1 log, 10 xta); update the count when adding keys", len(got))
+	if len(got) != 51 {
+		t.Errorf("EnvVars has %d variables, want 51 (15 server, 19 nats, 1 schemas, 4 limits, 2 log, 10 xta); update the count when adding keys", len(got))
 	}
 }
 
@@ -279,6 +279,19 @@ func TestValidationErrorsNameKeys(t *testing.T) {
 		{"sender dup", base + "senders:\n  - {name: p, api_key_sha256: " + hash + "}\n  - {name: p, api_key_sha256: " + HashAPIKey("j") + "}\n", `line 4: senders[1].name: "p" is already used by senders[0]`},
 		{"sender key plain", base + "senders:\n  - {name: p, api_key_sha256: secret-key}\n", `senders[0].api_key_sha256: must be 64 hex digits, the SHA-256 of the API key (printf %s "$KEY" | sha256sum), not the key itself; got 10 characters`},
 		{"sender key missing", base + "senders:\n  - {name: p}\n", `senders[0].api_key_sha256: required`},
+		{"sender allow empty pattern", base + "senders:\n  - {name: p, api_key_sha256: " + hash + ", allow: {readers: [\"dst:*\", \"\"]}}\n", `senders[0].allow.readers[1]: empty pattern`},
+		{"sender allow unknown permission", base + "senders:\n  - {name: p, api_key_sha256: " + hash + ", allow: {authors: [\"x\"]}}\n", `authors`},
+		{"sender cert without client CA", base + "senders:\n  - {name: p, client_cert: {subject_cn: p}}\n", `senders[0].client_cert: needs server.tls.client_ca_file`},
+		{"sender require without cert", base + "senders:\n  - {name: p, api_key_sha256: " + hash + ", require_client_cert: true}\n", `senders[0].require_client_cert: needs senders[0].client_cert`},
+		{"sender cert cn and san", base + "senders:\n  - {name: p, client_cert: {subject_cn: p, san: p.example.org}}\n", `senders[0].client_cert: give subject_cn or san, not both`},
+		{"admin cert shared", base + "senders:\n  - {name: p, client_cert: {san: x.example.org}}\nadmins:\n  - {name: ops, client_cert: {san: x.example.org}}\n", `admins[0].client_cert: same certificate as senders[0]`},
+		{"sender neither key nor cert", base + "senders:\n  - {name: p}\n", `senders[0].api_key_sha256: required`},
+		{"sender rate limit without burst", base + "senders:\n  - {name: p, api_key_sha256: " + hash + ", rate_limit: {per_second: 5}}\n", `senders[0].rate_limit.burst: must be at least 1`},
+		{"default rate limit negative", base + "server: {rate_limit: {per_second: -1}}\n", `server.rate_limit.per_second: must not be negative`},
+		{"encryption key for external", base + "nats: {embedded: false, url: \"nats://n:4222\", encryption_key_env: K}\n", `nats.encryption_key_env: applies to the embedded server only`},
+		{"encryption key twice", base + "nats: {encryption_key_env: K, encryption_key_file: /etc/hostname}\n", `nats.encryption_key_env: give nats.encryption_key_file or nats.encryption_key_env, not both`},
+		{"encryption key file missing", base + "nats: {encryption_key_file: /nonexistent/key}\n", `nats.encryption_key_file: "/nonexistent/key": no such file`},
+		{"encryption cipher", base + "nats: {encryption_key_env: K, encryption_cipher: des}\n", `nats.encryption_cipher: must be "chacha" or "aes"`},
 		{"sender key shared", base + "senders:\n  - {name: p, api_key_sha256: " + hash + "}\n  - {name: q, api_key_sha256: " + strings.ToUpper(hash) + "}\n", `senders[1].api_key_sha256: same API key as senders[0]`},
 		{"target name", base + "targets:\n  - {name: 'fach verfahren', type: filedrop}\n", `targets[0].name: "fach verfahren" must be lower-case`},
 		{"target name dup", base + "targets:\n  - {name: a, type: filedrop}\n  - {name: a, type: webhook}\n", `targets[1].name: "a" is already used by targets[0]`},

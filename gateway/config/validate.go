@@ -182,6 +182,18 @@ func (c *Config) validateServer(p *problems) {
 		p.add("server.max_attachment_bytes", "must be positive, e.g. \"16MiB\"")
 	}
 	c.validateTLS(p)
+	checkRateLimit(p, "server.rate_limit", &s.RateLimit)
+}
+
+// checkRateLimit checks the rate limit at key, if given.
+func checkRateLimit(p *problems, key string, l *RateLimit) {
+	switch {
+	case l == nil:
+	case l.PerSecond < 0:
+		p.add(key+".per_second", "must not be negative (0: no limit), got %d", l.PerSecond)
+	case l.PerSecond > 0 && l.Burst < 1:
+		p.add(key+".burst", "must be at least 1 with a per_second limit, got %d", l.Burst)
+	}
 }
 
 func (c *Config) validateTLS(p *problems) {
@@ -272,6 +284,7 @@ func (c *Config) validateNATS(p *problems) {
 		}
 		c.validateNATSAuth(p)
 	}
+	c.validateEncryption(p)
 	if n.DuplicateWindow <= 0 {
 		p.add("nats.duplicate_window", "must be positive, e.g. \"24h\"")
 	}
@@ -296,6 +309,30 @@ func (c *Config) validateNATS(p *problems) {
 // validateNATSAuth checks the credentials and TLS files for an external
 // cluster. Whether the password variable is set is checked at start, where
 // the environment of the serving process is known.
+// validateEncryption checks the keys of encryption at rest: embedded
+// server only, one source of the key, a known cipher.
+func (c *Config) validateEncryption(p *problems) {
+	n := c.NATS
+	if n.EncryptionCipher != "chacha" && n.EncryptionCipher != "aes" {
+		p.add("nats.encryption_cipher", "must be \"chacha\" or \"aes\", got %q", n.EncryptionCipher)
+	}
+	switch {
+	case n.EncryptionKeyFile == "" && n.EncryptionKeyEnv == "":
+	case !n.Embedded:
+		key := "nats.encryption_key_file"
+		if n.EncryptionKeyFile == "" {
+			key = "nats.encryption_key_env"
+		}
+		p.add(key, "applies to the embedded server only; encrypt an external cluster in its own configuration (jetstream.cipher and key), see docs/security.md")
+	case n.EncryptionKeyFile != "" && n.EncryptionKeyEnv != "":
+		p.add("nats.encryption_key_env", "give nats.encryption_key_file or nats.encryption_key_env, not both")
+	case n.EncryptionKeyFile != "":
+		if fi, err := os.Stat(n.EncryptionKeyFile); err != nil || fi.IsDir() {
+			p.add("nats.encryption_key_file", "%q: no such file", n.EncryptionKeyFile)
+		}
+	}
+}
+
 func (c *Config) validateNATSAuth(p *problems) {
 	n := c.NATS
 	if n.CredsFile != "" && n.User != "" {
@@ -368,18 +405,63 @@ func (c *Config) validateSchemas(p *problems) {
 // and every API key hash well-formed and used by one principal only, so
 // that a key identifies exactly one sender or one admin.
 func (c *Config) validateKeys(p *problems) {
-	hashes := map[string]string{}
+	hashes, certs := map[string]string{}, map[string]string{}
 	names := map[string]int{}
 	for i, s := range c.Senders {
 		key := fmt.Sprintf("senders[%d]", i)
 		checkName(p, key+".name", s.Name, names, "senders", i)
-		checkKeyHash(p, key, "sender", s.APIKeySHA256, hashes)
+		checkCredentials(p, c, key, "sender", s.APIKeySHA256, s.ClientCert, s.RequireClientCert, hashes, certs)
+		checkRateLimit(p, key+".rate_limit", s.RateLimit)
+		checkPatterns(p, key+".allow.services", s.Allow.Services)
+		checkPatterns(p, key+".allow.standards", s.Allow.Standards)
+		checkPatterns(p, key+".allow.readers", s.Allow.Readers)
+		checkPatterns(p, key+".allow.message_types", s.Allow.MessageTypes)
 	}
 	names = map[string]int{}
 	for i, a := range c.Admins {
 		key := fmt.Sprintf("admins[%d]", i)
 		checkName(p, key+".name", a.Name, names, "admins", i)
-		checkKeyHash(p, key, "admin", a.APIKeySHA256, hashes)
+		checkCredentials(p, c, key, "admin", a.APIKeySHA256, a.ClientCert, a.RequireClientCert, hashes, certs)
+		checkRateLimit(p, key+".rate_limit", a.RateLimit)
+	}
+}
+
+// checkCredentials checks the API key hash and the client certificate of
+// the principal at key: at least one of them, a certificate only with a
+// client CA to verify it, each certificate name used by one principal only.
+func checkCredentials(p *problems, c *Config, key, who, hash string, cc ClientCert, require bool, hashes, certs map[string]string) {
+	if hash != "" || !cc.Given() {
+		checkKeyHash(p, key, who, hash, hashes)
+	}
+	if require && !cc.Given() {
+		p.add(key+".require_client_cert", "needs %s.client_cert: which certificate to require", key)
+	}
+	if !cc.Given() {
+		return
+	}
+	switch {
+	case cc.SubjectCN != "" && cc.SAN != "":
+		p.add(key+".client_cert", "give subject_cn or san, not both")
+	case c.Server.TLS.ClientCAFile == "":
+		p.add(key+".client_cert", "needs server.tls.client_ca_file: the CA that issues client certificates")
+	}
+	id := "subject_cn " + cc.SubjectCN
+	if cc.SubjectCN == "" {
+		id = "san " + cc.SAN
+	}
+	if other, dup := certs[id]; dup {
+		p.add(key+".client_cert", "same certificate as %s; every sender and every admin needs its own", other)
+	} else {
+		certs[id] = key
+	}
+}
+
+// checkPatterns checks the glob patterns of one permission list at key.
+func checkPatterns(p *problems, key string, pats []string) {
+	for j, pat := range pats {
+		if strings.TrimSpace(pat) == "" {
+			p.add(fmt.Sprintf("%s[%d]", key, j), "empty pattern; leave the list out to allow every value, or write \"*\"")
+		}
 	}
 }
 

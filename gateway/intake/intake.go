@@ -1,6 +1,6 @@
 // Package intake is the path of a submission, top-down in one place:
 //
-//	validate (schemas) → identify (XÖV header) → merge metadata → route → store durably
+//	validate (schemas) → identify (XÖV header) → merge metadata → permissions → route → store durably
 //
 // End-to-end encrypted XTA content skips the first three stages: it is
 // routed by the facts of its XTA MessageMetaData and stored unread.
@@ -38,6 +38,9 @@ type Pipeline struct {
 	Router  *routing.Router
 	Store   *store.Store // nil: Check only
 	Obs     Observer
+	// Permissions maps a sender's name to what it may submit; a sender
+	// without an entry may submit everything.
+	Permissions map[string]Permissions
 }
 
 // Attachment is one attachment as posted.
@@ -137,6 +140,11 @@ func (p *Pipeline) checkEncrypted(req *Request) (*Checked, *problem.Problem) {
 
 // route decides the target of c's facts.
 func (p *Pipeline) route(c *Checked, sender string) *problem.Problem {
+	// The sender's permissions come before the route: what a sender may not
+	// submit is refused the same way wherever it would go.
+	if prob := p.Permissions[sender].check(sender, c.Facts); prob != nil {
+		return prob.With("facts", c.Facts)
+	}
 	d, err := p.Router.Route(routing.Input{
 		Namespace: c.Facts.Namespace, Standard: c.Facts.Standard, MessageType: c.Facts.MessageType,
 		Reader: c.Facts.Reader, Service: c.Facts.Service, Sender: sender, Test: c.Facts.Test,

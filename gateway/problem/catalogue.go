@@ -27,9 +27,11 @@ var (
 	UnsupportedMediaType = Type{"unsupported-media-type", http.StatusUnsupportedMediaType, "Unsupported content type",
 		"Send the message as `application/xml` (or `text/xml`), or as `multipart/form-data` with a `message` part."}
 	Unauthorized = Type{"unauthorized", http.StatusUnauthorized, "Missing or invalid credentials",
-		"Send the API key as `Authorization: Bearer <key>` (or `X-API-Key`)."}
-	WrongKey = Type{"forbidden", http.StatusForbidden, "Not allowed with this key",
-		"The API key is valid but of the wrong kind for the endpoint: the admin endpoints under `/v1/admin/` take an admin key, the submission endpoints a sender's key. Use the other key; the operator configures admin keys under `admins`."}
+		"Send the API key as `Authorization: Bearer <key>` (or `X-API-Key`), or present the client certificate the operator mapped to you. Also the answer when the key and the certificate belong to different principals, or when your principal requires its client certificate and the request came without it."}
+	NotAllowed = Type{"forbidden", http.StatusForbidden, "Not allowed with this key",
+		"The API key is valid but not allowed to do this. Either it is of the wrong kind for the endpoint (the admin endpoints under `/v1/admin/` take an admin key, the submission endpoints a sender's key; the operator configures admin keys under `admins`), or the submission is outside the sender's permissions (`senders[].allow`): `permission` names which (`services`, `standards`, `readers` or `message_types`), `value` the message's value and `allowed` the sender's patterns. Nothing was stored."}
+	RateLimited = Type{"rate-limited", http.StatusTooManyRequests, "Too many requests",
+		"Your sender (or admin) sent more requests than its rate limit allows (`senders[].rate_limit`, default `server.rate_limit`). Nothing was done; retry after `Retry-After` seconds."}
 	NotFound = Type{"not-found", http.StatusNotFound, "Not found",
 		"No submission with this id exists for your sender, or (on the admin endpoints) no dead letter for this submission id. (The gateway does not reveal whether another sender's submission exists.)"}
 	IdempotencyConflict = Type{"idempotency-key-reused", http.StatusConflict, "Idempotency-Key reused with a different request",
@@ -47,6 +49,6 @@ var (
 // Catalogue lists every type, in documentation order.
 var Catalogue = []Type{
 	Malformed, Forbidden, SchemaViolation, UnknownMessage, MetadataConflict, NoRoute, TestRefused,
-	BadRequest, TooLarge, RequestTimeout, UnsupportedMediaType, Unauthorized, WrongKey, NotFound, IdempotencyConflict,
+	BadRequest, TooLarge, RequestTimeout, UnsupportedMediaType, Unauthorized, NotAllowed, RateLimited, NotFound, IdempotencyConflict,
 	ReplayRefused, MethodNotAllowed, Unavailable, Internal,
 }

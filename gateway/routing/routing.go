@@ -190,7 +190,7 @@ type mismatch struct {
 func (ru *rule) match(in *Input) mismatch {
 	for _, c := range ru.conds {
 		v := in.value(c.field)
-		if c.glob && matchGlob(c.pattern, v) || !c.glob && c.pattern == v {
+		if c.glob && MatchGlob(c.pattern, v) || !c.glob && c.pattern == v {
 			continue
 		}
 		return mismatch{field: fields[c.field], value: v, pattern: c.pattern}
@@ -216,10 +216,10 @@ func (ru *rule) decide(in *Input) (Decision, error) {
 	return Decision{}, &Error{Kind: ErrTestRefused, Rule: ru.name, Target: ru.target, MessageType: in.MessageType, Reader: in.Reader}
 }
 
-// matchGlob reports whether s matches pattern, where '*' matches any run of
+// MatchGlob reports whether s matches pattern, where '*' matches any run of
 // characters (dots and colons included) and '?' exactly one character.
 // There is no escape: XÖV identifiers contain neither character.
-func matchGlob(pattern, s string) bool {
+func MatchGlob(pattern, s string) bool {
 	px, sx := 0, 0
 	starPx, starSx := -1, 0
 	for px < len(pattern) || sx < len(s) {
@@ -274,7 +274,7 @@ func (r *Router) Serves(reader, service string) bool {
 				continue
 			}
 			v := in.value(c.field)
-			if !(c.glob && matchGlob(c.pattern, v) || !c.glob && c.pattern == v) {
+			if !(c.glob && MatchGlob(c.pattern, v) || !c.glob && c.pattern == v) {
 				ok = false
 				break
 			}

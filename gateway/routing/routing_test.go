@@ -36,8 +36,8 @@ func TestMatchGlob(t *testing.T) {
 		{"XBau", "xbau", false},
 		{"a.b", "aXb", false}, // a dot is a dot
 	} {
-		if got := matchGlob(tc.pattern, tc.s); got != tc.want {
-			t.Errorf("matchGlob(%q, %q) = %v, want %v", tc.pattern, tc.s, got, tc.want)
+		if got := MatchGlob(tc.pattern, tc.s); got != tc.want {
+			t.Errorf("MatchGlob(%q, %q) = %v, want %v", tc.pattern, tc.s, got, tc.want)
 		}
 	}
 }

@@ -95,6 +95,9 @@ type Options struct {
 	CredsFile      string
 	User, Password string
 	TLS            *tls.Config
+	// EncryptionKey, if set, encrypts the embedded server's JetStream files
+	// at rest with Cipher ("chacha" or "aes").
+	EncryptionKey, Cipher string
 	// SyncAlways makes the embedded server fsync every write before acknowledging it.
 	SyncAlways      bool
 	Replicas        int
@@ -169,6 +172,9 @@ func startEmbedded(o Options) (*server.Server, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("nats.data_dir: %w", err)
 	}
+	if err := checkKey(dir, o.EncryptionKey); err != nil {
+		return nil, err
+	}
 	so := &server.Options{
 		ServerName: "drehscheibe",
 		JetStream:  true,
@@ -176,6 +182,13 @@ func startEmbedded(o Options) (*server.Server, error) {
 		SyncAlways: o.SyncAlways,
 		NoSigs:     true,
 		NoLog:      true,
+	}
+	if o.EncryptionKey != "" {
+		so.JetStreamKey = o.EncryptionKey
+		so.JetStreamCipher = server.ChaCha
+		if o.Cipher == "aes" {
+			so.JetStreamCipher = server.AES
+		}
 	}
 	if o.Listen == "" {
 		so.DontListen = true

@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/drehscheibe/drehscheibe/adapters/xta"
+	"github.com/drehscheibe/drehscheibe/gateway/audit"
 	"github.com/drehscheibe/drehscheibe/gateway/delivery"
 	"github.com/drehscheibe/drehscheibe/gateway/store"
 )
@@ -345,6 +346,7 @@ func (s *Server) fetch(ctx context.Context, rid string, it *iteration) (*reply, 
 	if err := s.saveIteration(ctx, rid, it); err != nil {
 		return nil, internal(err)
 	}
+	s.audit.Record(audit.Entry{Action: audit.Fetched, Role: "xta-party", Principal: it.Reader, SubmissionID: e.Submission, RemoteAddr: remoteAddr(ctx)})
 	pending := len(ms) - 1
 	return &reply{
 		headers: func(w *xta.Writer) {

@@ -76,6 +76,7 @@ server: {listen: 127.0.0.1:0}
 schemas: {dirs: [%q]}
 senders:
   - {name: portal-rest, api_key_sha256: %s}
+  - {name: xta-portal, api_key_sha256: %s, allow: {services: ["urn:xoev-de:drehscheibe:service:*", "urn:demo"]}}
 targets:
   - {name: fv, type: filedrop, options: {dir: %q}}
   - {name: box, type: xta-box}
@@ -100,7 +101,7 @@ xta:
     - {identifier: "ags:09999000", client: fachverfahren-a, name: Stadt Musterstadt}
     - {identifier: "ags:07777000", client: fachverfahren-b}
     - {identifier: "ags:06666000", client: fachverfahren-c}
-%s`, filepath.Join(tmp, "nats"), filepath.Join(root, "schemas", "demo"), config.HashAPIKey(restKey), e.outbox,
+%s`, filepath.Join(tmp, "nats"), filepath.Join(root, "schemas", "demo"), config.HashAPIKey(restKey), config.HashAPIKey("xta-portal-key-0123456789"), e.outbox,
 		e.pki.CertFile, e.pki.KeyFile, e.pki.CAFile, extra)
 	cfg, err := config.Parse([]byte(yaml), nil)
 	require.NoError(t, err)

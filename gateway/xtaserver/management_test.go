@@ -142,6 +142,13 @@ func TestSendMessageRefusals(t *testing.T) {
 	_, err = e.call("portal", xta.OpSendMessage, nil, func(w *xta.Writer) { xta.WriteContainer(w, &content, nil) })
 	fault(t, err, "9020")
 
+	// The portal's sender (xta-portal) may use only the drehscheibe services.
+	m = meta("id-service", portal, readerA)
+	m.Qualifier.Service = "urn:example:other-service"
+	_, err = e.call("portal", xta.OpSendMessage, m.Write, func(w *xta.Writer) { xta.WriteContainer(w, &content, nil) })
+	f = fault(t, err, "9014")
+	assert.Contains(t, f.Reason, `service "urn:example:other-service" is not among its allowed services`)
+
 	// Refused messages burn no id: the same id works once the message is right.
 	require.NoError(t, e.send("id-invalid", readerA, e.demo))
 }

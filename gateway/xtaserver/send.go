@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/drehscheibe/drehscheibe/adapters/xta"
+	"github.com/drehscheibe/drehscheibe/gateway/audit"
 	"github.com/drehscheibe/drehscheibe/gateway/identify"
 	"github.com/drehscheibe/drehscheibe/gateway/intake"
 	"github.com/drehscheibe/drehscheibe/gateway/problem"
@@ -66,6 +67,8 @@ func (s *Server) sendMessage(ctx context.Context, c *call) (*reply, *xta.Fault) 
 		// The submission is stored and will be delivered; only the id index is missing.
 		s.log.Error("message id not indexed", zap.String("submission_id", stored.Record.ID), zap.Bool("taken", !ok), zap.Error(err))
 	}
+	s.audit.Record(audit.Entry{Action: audit.Submitted, Role: "xta-party", Principal: party.Identifier,
+		SubmissionID: stored.Record.ID, RemoteAddr: remoteAddr(ctx)})
 	s.log.Info("xta message accepted", zap.String("submission_id", stored.Record.ID), zap.String("author", party.Identifier),
 		zap.String("reader", reader), zap.String("target", stored.Record.Target), zap.Bool("sync", sync))
 	if sync {
@@ -188,6 +191,8 @@ func FaultOf(p *problem.Problem) *xta.Fault {
 		code = xta.MessageIDTaken
 	case problem.Unavailable: // JetStream cannot store: nothing was stored, the client retries
 		code = xta.Internal
+	case problem.NotAllowed:
+		code = xta.AccountMismatch
 	default:
 		code = xta.Internal
 	}

@@ -28,6 +28,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/drehscheibe/drehscheibe/adapters/xta"
+	"github.com/drehscheibe/drehscheibe/gateway/audit"
 	"github.com/drehscheibe/drehscheibe/gateway/config"
 	"github.com/drehscheibe/drehscheibe/gateway/intake"
 	"github.com/drehscheibe/drehscheibe/gateway/routing"
@@ -45,6 +46,8 @@ type Options struct {
 	Router   *routing.Router
 	Store    *store.Store
 	Log      *zap.Logger
+	// Audit records accepted sendMessage calls; nil records nothing.
+	Audit *audit.Log
 }
 
 // Server answers XTA requests. It is an http.Handler.
@@ -55,6 +58,7 @@ type Server struct {
 	st       *store.Store
 	state    *state
 	log      *zap.Logger
+	audit    *audit.Log
 	parties  map[string]config.XTAParty
 	boxes    map[string]bool // names of xta-box targets
 	// maxRequest bounds the bytes read per request: inline base64 of the
@@ -69,7 +73,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg: o.Config, pipeline: o.Pipeline, router: o.Router, st: o.Store, state: st, log: o.Log.Named("xta"),
+		cfg: o.Config, pipeline: o.Pipeline, router: o.Router, st: o.Store, state: st, log: o.Log.Named("xta"), audit: o.Audit,
 		parties: map[string]config.XTAParty{}, boxes: map[string]bool{},
 		maxRequest: int64(o.Config.MaxContainerBytes)/3*4 + 1<<20,
 	}
@@ -161,8 +165,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.op = op
-	rep, f := s.dispatch(r.Context(), c)
+	rep, f := s.dispatch(context.WithValue(r.Context(), remoteKey{}, r.RemoteAddr), c)
 	s.write(w, c, rep, f)
+}
+
+// remoteKey carries the client's address in a request's context, for the audit log.
+type remoteKey struct{}
+
+func remoteAddr(ctx context.Context) string {
+	a, _ := ctx.Value(remoteKey{}).(string)
+	return a
 }
 
 func (s *Server) dispatch(ctx context.Context, c *call) (*reply, *xta.Fault) {

@@ -69,6 +69,8 @@ func (r *receiver) requests() []received {
 // dlqOptions shape the gateway of a dead-letter test.
 type dlqOptions struct {
 	payloadRetention, janitorInterval time.Duration
+	// auditFile, if set, receives the audit log.
+	auditFile string
 }
 
 // startDLQ starts a gateway with the demo schemas and three targets, each
@@ -87,6 +89,7 @@ func startDLQ(t *testing.T, rcv *receiver, o dlqOptions) *env {
 	e := &env{t: t, outbox: filepath.Join(tmp, "drop")}
 	yaml := fmt.Sprintf(`
 server: {listen: 127.0.0.1:0}
+log: {audit_file: %q}
 nats:
   data_dir: %q
   duplicate_window: 1s
@@ -113,7 +116,7 @@ routes:
   - {name: to-fv, match: {sender: portal}, target: fv}
   - {name: to-ext, match: {sender: ext-portal}, target: ext}
   - {name: to-drop, match: {sender: drop-portal}, target: drop}
-`, filepath.Join(tmp, "nats"), o.payloadRetention, o.janitorInterval, filepath.Join(repoRoot(t), "schemas", "demo"),
+`, o.auditFile, filepath.Join(tmp, "nats"), o.payloadRetention, o.janitorInterval, filepath.Join(repoRoot(t), "schemas", "demo"),
 		config.HashAPIKey(portalKey), config.HashAPIKey(extSenderKey), config.HashAPIKey(dropKey), config.HashAPIKey(adminKey),
 		rcv.srv.URL, webhookEnv, e.outbox)
 	cfg, err := config.Parse([]byte(yaml), func(string) (string, bool) { return "", false })

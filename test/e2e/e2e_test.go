@@ -32,6 +32,10 @@ import (
 const (
 	portalKey = "e2e-portal-key-0123456789"
 	otherKey  = "e2e-other-key-0123456789"
+	// limitedKey is a sender allowed only readers that match nobody-*.
+	limitedKey = "e2e-limited-key-0123456789"
+	// slowKey is a sender limited to 1 request a second, 2 at once.
+	slowKey = "e2e-slow-key-0123456789"
 )
 
 // repoRoot is the directory holding go.mod.
@@ -99,8 +103,15 @@ schemas:
 senders:
   - name: e2e-portal
     api_key_sha256: %s
+    allow: {standards: ["*"], message_types: ["*"], readers: ["*"]}
   - name: other-portal
     api_key_sha256: %s
+  - name: limited-portal
+    api_key_sha256: %s
+    allow: {message_types: ["antrag.*"], readers: ["nobody-*"]}
+  - name: slow-portal
+    api_key_sha256: %s
+    rate_limit: {per_second: 1, burst: 2}
 targets:
   - name: fachverfahren
     type: filedrop
@@ -115,7 +126,7 @@ routes:
     target: fachverfahren
     test_target: testsystem
 `, filepath.Join(tmp, "nats"), filepath.Join(root, "schemas", "demo"), sharedXoev(t),
-		config.HashAPIKey(portalKey), config.HashAPIKey(otherKey), e.outbox, e.testbox)
+		config.HashAPIKey(portalKey), config.HashAPIKey(otherKey), config.HashAPIKey(limitedKey), config.HashAPIKey(slowKey), e.outbox, e.testbox)
 	cfg, err := config.Parse([]byte(yaml), func(string) (string, bool) { return "", false })
 	require.NoError(t, err)
 	e.logs = &syncBuffer{}
@@ -297,6 +308,17 @@ func TestRefusals(t *testing.T) {
 		require.Equal(t, http.StatusUnprocessableEntity, r.Code, string(r.Body))
 		errs := r.JSON["errors"].([]any)
 		assert.GreaterOrEqual(t, len(errs), 2)
+	})
+	t.Run("a submission outside the sender's permissions is 403 naming the permission, before routing", func(t *testing.T) {
+		for _, path := range []string{"/v1/submissions", "/v1/validate"} {
+			r := e.do(http.MethodPost, path, limitedKey, "application/xml", valid, nil)
+			require.Equal(t, http.StatusForbidden, r.Code, "%s: %s", path, r.Body)
+			assert.Contains(t, r.JSON["type"], "#forbidden")
+			assert.Equal(t, "readers", r.JSON["permission"], path)
+			assert.Equal(t, []any{"nobody-*"}, r.JSON["allowed"], path)
+			assert.Contains(t, r.JSON["detail"], `sender "limited-portal"`)
+			assert.Nil(t, r.JSON["id"])
+		}
 	})
 	t.Run("no key is 401, wrong key is 401", func(t *testing.T) {
 		assert.Equal(t, http.StatusUnauthorized, e.submitXML(valid, "", nil).Code)

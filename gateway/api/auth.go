@@ -1,0 +1,177 @@
+package api
+
+import (
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/drehscheibe/drehscheibe/gateway/problem"
+)
+
+// Principal is a sender or an admin with its credentials.
+type Principal struct {
+	Name  string
+	Admin bool
+	// KeySHA256 is the hex SHA-256 of its API key; empty: no key.
+	KeySHA256 string
+	// CertSubjectCN or CertSAN names its TLS client certificate; both
+	// empty: no certificate.
+	CertSubjectCN, CertSAN string
+	// RequireCert makes the API key alone insufficient.
+	RequireCert bool
+	// PerSecond and Burst shape its rate limit; PerSecond 0: no limit.
+	PerSecond, Burst int
+
+	limiter *rate.Limiter
+}
+
+// Principals finds the principal of a request by API key or by client
+// certificate.
+type Principals struct {
+	keys  map[string]*Principal
+	certs map[string]*Principal // "cn:" + subject CN or "san:" + SAN
+}
+
+// NewPrincipals indexes ps. The configuration guarantees that every key and
+// every certificate name belongs to one principal.
+func NewPrincipals(ps []Principal) *Principals {
+	idx := &Principals{keys: map[string]*Principal{}, certs: map[string]*Principal{}}
+	for i := range ps {
+		p := &ps[i]
+		if p.PerSecond > 0 {
+			p.limiter = rate.NewLimiter(rate.Limit(p.PerSecond), p.Burst)
+		}
+		if p.KeySHA256 != "" {
+			idx.keys[p.KeySHA256] = p
+		}
+		if p.CertSubjectCN != "" {
+			idx.certs["cn:"+p.CertSubjectCN] = p
+		}
+		if p.CertSAN != "" {
+			idx.certs["san:"+p.CertSAN] = p
+		}
+	}
+	return idx
+}
+
+// byCert returns the principal of the request's verified client
+// certificate: its subject CN first, then its SANs in order.
+func (ps *Principals) byCert(r *http.Request) *Principal {
+	if ps == nil || r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		return nil
+	}
+	crt := r.TLS.PeerCertificates[0]
+	names := []string{"cn:" + crt.Subject.CommonName}
+	for _, n := range crt.DNSNames {
+		names = append(names, "san:"+n)
+	}
+	for _, n := range crt.EmailAddresses {
+		names = append(names, "san:"+n)
+	}
+	for _, u := range crt.URIs {
+		names = append(names, "san:"+u.String())
+	}
+	for _, n := range names {
+		if p, ok := ps.certs[n]; ok {
+			return p
+		}
+	}
+	return nil
+}
+
+func (ps *Principals) byKey(key string) *Principal {
+	if ps == nil {
+		return nil
+	}
+	return ps.keys[HashKey(key)]
+}
+
+// Why a principal of the other kind is refused (403).
+const (
+	senderKeysOnly = "an admin key cannot submit or read submissions; use a sender's key"
+	adminKeysOnly  = "a sender's key cannot use admin endpoints; use an admin key (admins in the gateway's configuration)"
+)
+
+// sender authenticates a sender. It writes the 401 or 403 itself and
+// returns "" when it fails.
+func (s *Server) sender(w http.ResponseWriter, r *http.Request) string {
+	name, _ := s.authenticate(w, r, false)
+	return name
+}
+
+// admin authenticates an admin for /v1/admin/…, like sender.
+func (s *Server) admin(w http.ResponseWriter, r *http.Request) string {
+	name, _ := s.authenticate(w, r, true)
+	return name
+}
+
+// authenticate finds the request's principal by API key and client
+// certificate. Missing or invalid credentials, a key and a certificate of
+// different principals, or a key without the certificate its principal
+// requires are 401; a principal of the other kind (admin or not) is 403
+// with why. On failure it returns the problem type it answered with.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, admin bool) (string, problem.Type) {
+	key := r.Header.Get("X-API-Key")
+	if a := r.Header.Get("Authorization"); key == "" && len(a) > 7 && strings.EqualFold(a[:7], "Bearer ") {
+		key = strings.TrimSpace(a[7:])
+	}
+	byCert := s.Principals.byCert(r)
+	p := byCert
+	switch {
+	case key == "" && byCert == nil:
+		w.Header().Set("WWW-Authenticate", `Bearer realm="drehscheibe"`)
+		return "", s.unauthorized(w, r, "no API key: send Authorization: Bearer <key> (or a configured client certificate)")
+	case key != "":
+		if p = s.Principals.byKey(key); p == nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="drehscheibe", error="invalid_token"`)
+			return "", s.unauthorized(w, r, "the API key is not valid")
+		}
+		if byCert != nil && byCert != p {
+			return "", s.unauthorized(w, r, "the API key and the client certificate belong to different principals")
+		}
+		if p.RequireCert && byCert != p {
+			return "", s.unauthorized(w, r, "%q must present its client certificate; the API key alone is not enough", p.Name)
+		}
+	}
+	if p.Admin != admin {
+		why := senderKeysOnly
+		if admin {
+			why = adminKeysOnly
+		}
+		s.writeProblem(w, r, problem.New(problem.NotAllowed, "%s", why))
+		return "", problem.NotAllowed
+	}
+	if wait := p.wait(); wait > 0 {
+		secs := int(math.Ceil(wait.Seconds()))
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		s.writeProblem(w, r, problem.New(problem.RateLimited, "%q exceeded its rate limit of %d requests per second (burst %d); retry after %d s",
+			p.Name, p.PerSecond, p.Burst, secs))
+		return "", problem.RateLimited
+	}
+	return p.Name, problem.Type{}
+}
+
+// wait takes a token from the principal's bucket. It returns 0 when there
+// was one, else how long until there will be one (no token is taken then).
+func (p *Principal) wait() time.Duration {
+	if p.limiter == nil {
+		return 0
+	}
+	now := time.Now()
+	res := p.limiter.ReserveN(now, 1)
+	d := res.DelayFrom(now)
+	if d == 0 {
+		return 0
+	}
+	res.CancelAt(now)
+	return d
+}
+
+func (s *Server) unauthorized(w http.ResponseWriter, r *http.Request, format string, args ...any) problem.Type {
+	s.writeProblem(w, r, problem.New(problem.Unauthorized, format, args...))
+	return problem.Unauthorized
+}
