@@ -17,7 +17,8 @@ DEB_PKGS    := libxml2-dev pkg-config libxml2-utils
 # finds lands in <package>/testdata/fuzz/<function>/ and stays there as a
 # regression test once fixed.
 FUZZ_TARGETS   := ./gateway/identify:FuzzIdentify ./gateway/identify:FuzzParseMetadata \
-                  ./gateway/api:FuzzMultipart ./schemas:FuzzValidate ./gateway/config:FuzzParse
+                  ./gateway/api:FuzzMultipart ./schemas:FuzzValidate ./gateway/config:FuzzParse \
+                  ./adapters/xta:FuzzRead
 FUZZTIME_SHORT ?= 10s
 FUZZTIME       ?= 5m
 

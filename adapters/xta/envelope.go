@@ -37,6 +37,23 @@ type Body struct {
 	MsgBoxCloseRequest      *MsgBoxGetNextRequest    `xml:"http://www.osci.eu/ws/2008/05/transport MsgBoxCloseRequest"`
 	MsgStatusList           *MsgStatusList           `xml:"http://www.osci.eu/ws/2008/05/transport MsgStatusList"`
 	Fault                   *soapFault               `xml:"http://www.w3.org/2003/05/soap-envelope Fault"`
+
+	seen bool // a Body element was read: a second one is refused
+}
+
+// UnmarshalXML reads the SOAP Body and refuses a second one: encoding/xml
+// would merge the two, and the request would be read as something its
+// sender may not have meant.
+func (b *Body) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error {
+	if b.seen {
+		return errors.New("the SOAP envelope has more than one Body")
+	}
+	type plain Body
+	if err := d.DecodeElement((*plain)(b), &start); err != nil {
+		return err
+	}
+	b.seen = true
+	return nil
 }
 
 // Envelope is a SOAP 1.2 envelope as read.
@@ -149,13 +166,35 @@ func decodeEnvelope(root []byte) (*Envelope, error) {
 	env := &Envelope{}
 	dec := xml.NewDecoder(bytes.NewReader(root))
 	dec.Strict = true
-	if err := dec.Decode(env); err != nil {
+	start, err := rootElement(dec)
+	if err != nil {
+		return nil, err
+	}
+	if err := dec.DecodeElement(env, &start); err != nil {
 		return nil, fmt.Errorf("the SOAP envelope is not readable: %v", err)
 	}
 	if env.XMLName.Space != NSSOAP || env.XMLName.Local != "Envelope" {
 		return nil, fmt.Errorf("the root element is {%s}%s; want a SOAP 1.2 Envelope", env.XMLName.Space, env.XMLName.Local)
 	}
 	return env, nil
+}
+
+// rootElement reads the prolog up to the root element. SOAP 1.2 forbids a
+// document type declaration (Part 1, 5): one is refused here, so no DTD or
+// entity is ever looked at.
+func rootElement(dec *xml.Decoder) (xml.StartElement, error) {
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return xml.StartElement{}, fmt.Errorf("the SOAP envelope is not readable: %v", err)
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			return t, nil
+		case xml.Directive:
+			return xml.StartElement{}, errors.New("the SOAP envelope has a document type declaration; SOAP 1.2 forbids it")
+		}
+	}
 }
 
 // readMultipart reads the MTOM parts: the root (decoded at once when it
