@@ -197,6 +197,10 @@ func rootElement(dec *xml.Decoder) (xml.StartElement, error) {
 	}
 }
 
+// MaxParts bounds the MIME parts of an MTOM request: the root, and one part
+// per xop:Include (the message and its attachments).
+const MaxParts = 1000
+
 // readMultipart reads the MTOM parts: the root (decoded at once when it
 // comes first, as it does from every client seen), then the other parts,
 // each into a buffer sized by the size attribute of the content that
@@ -210,7 +214,10 @@ func readMultipart(body io.Reader, params map[string]string, parts map[string][]
 	var root []byte
 	var env *Envelope
 	sizes := map[string]int64{}
-	for {
+	for n := 0; ; n++ {
+		if n > MaxParts {
+			return nil, nil, fmt.Errorf("MTOM body with more than %d parts", MaxParts)
+		}
 		p, err := mr.NextRawPart()
 		if err == io.EOF {
 			break

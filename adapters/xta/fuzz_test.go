@@ -38,6 +38,7 @@ func hostileRequests() []struct{ name, ctype, body, want string } {
 		{"boundary never occurs", strings.Replace(mtomType, `boundary="b"`, `boundary="zzz"`, 1), mtomRoot(include) + payload + "--b--\r\n", "broken MTOM"},
 		{"missing part", mtomType, mtomRoot(include) + "--b--\r\n", "names no MIME part"},
 		{"base64 part", mtomType, mtomRoot(include) + strings.Replace(payload, "binary", "base64", 1) + "--b--\r\n", "base64 transfer encoding"},
+		{"too many parts", mtomType, mtomRoot(include) + strings.Repeat(payload, xta.MaxParts) + "--b--\r\n", "more than 1000 parts"},
 		{"truncated envelope", "application/soap+xml", inline[:len(inline)/2], "not readable"},
 	}
 }
