@@ -10,7 +10,7 @@ CONFIG      ?= deploy/examples/drehscheibe.yaml
 SHARED_XOEV := $(wildcard ../shared/xoev)
 DEB_PKGS    := libxml2-dev pkg-config libxml2-utils
 
-.PHONY: all deps build run test test-short vet bench fuzz clean
+.PHONY: all deps build run test test-short vet bench bench-profile fuzz clean
 
 all: build
 
@@ -50,10 +50,20 @@ test: deps vet
 test-short: deps
 	$(GO) test -count=1 -short ./...
 
-# bench reports; it never fails on a number. See docs/benchmarks.md.
-bench: deps
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./schemas/ ./gateway/...
-	DREHSCHEIBE_BENCH_XMLLINT=1 $(GO) test ./schemas -run TestCompareXmllint -v -count=1 -timeout 30m
+# bench measures throughput, latency and memory of the real binary next to the
+# limits of its parts, in one run (docs/benchmarks.md; about 5 minutes). It prints
+# Markdown tables and writes test/bench/results/<date>-<host>.json and .bench.txt
+# (the Go benchmarks, for benchstat). It reports; it never fails on a number.
+bench: build
+	$(GO) run ./test/load -go $(GO)
+
+# bench-profile shows where the intake spends its CPU: a CPU profile of the whole
+# pipeline (validate, identify, route, durable publish) from 16 goroutines.
+bench-profile: deps
+	@mkdir -p test/bench/results
+	$(GO) test ./gateway/intake -run '^$$' -bench 'Submit/.*/goroutines=16' -benchtime 3s \
+	  -cpuprofile test/bench/results/intake.cpu.pprof -o test/bench/results/intake.test
+	$(GO) tool pprof -top -cum test/bench/results/intake.test test/bench/results/intake.cpu.pprof | head -45
 
 fuzz: deps
 	@echo "no fuzz targets yet"

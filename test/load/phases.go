@@ -1,0 +1,242 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+)
+
+// startupResult is the time from starting the process to /readyz 200.
+type startupResult struct {
+	Runs       []float64 `json:"runs_s"`
+	MedianS    float64   `json:"median_s"`
+	Namespaces int       `json:"namespaces_compiled"`
+	CompileS   float64   `json:"schemas_compile_s"`
+	RSSReadyMB float64   `json:"rss_at_ready_mb"`
+}
+
+// measureStartup starts fresh gateways (empty data directory) runs times.
+func measureStartup(o *options, runs int) (*startupResult, error) {
+	r := &startupResult{}
+	for range runs {
+		g, err := startGateway(o.bin, o.tmp, o.root, o.xoev)
+		if err != nil {
+			return nil, err
+		}
+		r.Runs = append(r.Runs, g.ready.Seconds())
+		ns, took, err := g.schemasCompiled()
+		if err != nil {
+			g.stop()
+			return nil, err
+		}
+		st, err := readProc(g.pid())
+		g.stop()
+		if err != nil {
+			return nil, err
+		}
+		r.Namespaces, r.CompileS, r.RSSReadyMB = ns, took.Seconds(), mib(st.rss)
+	}
+	sorted := slices.Clone(r.Runs)
+	slices.Sort(sorted)
+	r.MedianS = sorted[len(sorted)/2]
+	return r, nil
+}
+
+// bigResult is one 40 MB submission to a fresh gateway.
+type bigResult struct {
+	Route       string  `json:"route"`
+	Bytes       int     `json:"bytes"`
+	Status      int     `json:"status"`
+	AcceptS     float64 `json:"seconds_to_202"`
+	DeliveredS  float64 `json:"seconds_to_delivered,omitempty"`
+	RSSBeforeMB float64 `json:"rss_before_mb"`
+	PeakRSSMB   float64 `json:"peak_rss_mb"`
+	GrowthMB    float64 `json:"peak_rss_growth_mb"`
+}
+
+// bigSubmission posts doc once to a fresh gateway and reports the growth of
+// its peak RSS: until the 202 for the intake-only route, until the filedrop
+// directory appears for the delivering one.
+func bigSubmission(o *options, doc []byte, deliver bool) (*bigResult, error) {
+	g, err := startGateway(o.bin, o.tmp, o.root, o.xoev)
+	if err != nil {
+		return nil, err
+	}
+	defer g.stop()
+	time.Sleep(time.Second) // let start-up garbage be collected
+	sender, route := intakeSender, "intake only (202)"
+	if deliver {
+		sender, route = deliverSender, "intake and filedrop delivery"
+	}
+	c := newClient(g, sender, 1)
+	defer c.close()
+	if err := resetPeak(g.pid()); err != nil {
+		return nil, err
+	}
+	before, err := readProc(g.pid())
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	code, body, err := c.post(doc)
+	if err != nil {
+		return nil, err
+	}
+	r := &bigResult{Route: route, Bytes: len(doc), Status: code, AcceptS: time.Since(start).Seconds(), RSSBeforeMB: mib(before.rss)}
+	if code != http.StatusAccepted {
+		return r, fmt.Errorf("40 MB submission: %d %s", code, truncate(body, 300))
+	}
+	if deliver {
+		for g.delivered() == 0 {
+			if time.Since(start) > 2*time.Minute {
+				return r, fmt.Errorf("40 MB submission not delivered within 2 minutes")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		r.DeliveredS = time.Since(start).Seconds()
+	}
+	after, err := readProc(g.pid())
+	if err != nil {
+		return nil, err
+	}
+	r.PeakRSSMB, r.GrowthMB = mib(after.hwm), mib(after.hwm-before.rss)
+	return r, nil
+}
+
+// warmUp posts every document n times and fails unless all are accepted.
+func warmUp(g *gatewayProc, docs []document, n int) error {
+	c := newClient(g, intakeSender, 4)
+	defer c.close()
+	for _, d := range docs {
+		t := &tally{}
+		closedLoop(c, d.data, 4, time.Minute, n, t)
+		if t.accepted != n {
+			return fmt.Errorf("%s: %d of %d accepted; first error %s", d.Name, t.accepted, n, t.firstErr)
+		}
+	}
+	return nil
+}
+
+// pairedRounds measures doc against the raw publish limit in alternating
+// rounds: every publish mode for a short window, then every concurrency
+// level of closed-loop load on the intake-only route, again and again. On a
+// shared machine the disk's fsync latency drifts by several times within
+// seconds; alternating lets the gateway and its limit see the same drift.
+// The figures of each mode and level are accumulated over the rounds.
+func pairedRounds(o *options, g *gatewayProc, pub *publisher, doc []byte) ([]phase, []publishRate, error) {
+	levels := make([]struct {
+		t    *tally
+		el   time.Duration
+		use  usage
+		conc int
+		c    *client
+	}, len(o.levels))
+	for i, conc := range o.levels {
+		levels[i].t, levels[i].conc, levels[i].c = &tally{}, conc, newClient(g, intakeSender, conc)
+		defer levels[i].c.close()
+	}
+	rates := make([]publishRate, len(publishModes))
+	for round := range o.rounds {
+		for i, mode := range publishModes {
+			m, err := startMeter(g.pid())
+			if err != nil {
+				return nil, nil, err
+			}
+			n, err := pub.publish(doc, mode, o.publishWindow)
+			if err != nil {
+				return nil, nil, fmt.Errorf("publish %s: %w", mode.name, err)
+			}
+			rates[i].Mode = mode.name
+			rates[i].add(n, m.stop(0))
+		}
+		for i := range levels {
+			l := &levels[i]
+			m, err := startMeter(g.pid())
+			if err != nil {
+				return nil, nil, err
+			}
+			l.el += closedLoop(l.c, doc, l.conc, o.duration, o.maxRequests/o.rounds, l.t)
+			l.use.add(m.stop(0))
+		}
+		if round < o.rounds-1 {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	var sweep []phase
+	for _, l := range levels {
+		p := phase{Concurrency: l.conc, Gateway: l.use}
+		p.finish(l.t, l.el)
+		p.Gateway.finish(p.Accepted)
+		sweep = append(sweep, p)
+	}
+	return sweep, rates, nil
+}
+
+// fixedRate posts doc at rate per second, open loop, to the intake-only route.
+func fixedRate(o *options, g *gatewayProc, doc []byte, rate float64) (*phase, error) {
+	c := newClient(g, intakeSender, 256)
+	defer c.close()
+	m, err := startMeter(g.pid())
+	if err != nil {
+		return nil, err
+	}
+	t, el := openLoop(context.Background(), c, doc, rate, o.fixedDuration, 1024)
+	p := &phase{TargetRate: rate}
+	p.Gateway = m.stop(t.accepted)
+	p.finish(t, el)
+	return p, nil
+}
+
+// deliveryResult is a closed-loop phase on the route to filedrop, followed
+// by waiting until everything accepted has been delivered.
+type deliveryResult struct {
+	Load phase `json:"load"`
+	// DeliveredDuringLoad counts the submission directories that appeared
+	// while the load ran.
+	DeliveredDuringLoad      int     `json:"delivered_during_load"`
+	DeliveriesPerSDuringLoad float64 `json:"deliveries_per_s_during_load"`
+	// DrainS is the time from the end of the load until the last accepted
+	// submission was delivered.
+	DrainS          float64 `json:"drain_s"`
+	AllDelivered    bool    `json:"all_delivered"`
+	DeliveriesPerS  float64 `json:"deliveries_per_s"` // delivered / (load + drain)
+	DrainDeliveries float64 `json:"deliveries_per_s_drain"`
+	Gateway         usage   `json:"gateway"` // over load and drain
+}
+
+func deliveryPhase(o *options, g *gatewayProc, doc []byte, conc int) (*deliveryResult, error) {
+	c := newClient(g, deliverSender, conc)
+	defer c.close()
+	before := g.delivered()
+	m, err := startMeter(g.pid())
+	if err != nil {
+		return nil, err
+	}
+	lm, err := startMeter(g.pid())
+	if err != nil {
+		return nil, err
+	}
+	t := &tally{}
+	el := closedLoop(c, doc, conc, o.deliveryDuration, o.deliveryMax, t)
+	r := &deliveryResult{Load: phase{Concurrency: conc}}
+	r.Load.Gateway = lm.stop(t.accepted)
+	r.Load.finish(t, el)
+	r.DeliveredDuringLoad = g.delivered() - before
+	r.DeliveriesPerSDuringLoad = float64(r.DeliveredDuringLoad) / el.Seconds()
+	drainStart := time.Now()
+	n := r.DeliveredDuringLoad
+	for n < t.accepted && time.Since(drainStart) < o.drainLimit {
+		time.Sleep(20 * time.Millisecond)
+		n = g.delivered() - before
+	}
+	drain := time.Since(drainStart)
+	r.DrainS, r.AllDelivered = drain.Seconds(), n >= t.accepted
+	r.DeliveriesPerS = float64(n) / (el + drain).Seconds()
+	if drain > 0 {
+		r.DrainDeliveries = float64(n-r.DeliveredDuringLoad) / drain.Seconds()
+	}
+	r.Gateway = m.stop(n)
+	return r, nil
+}
