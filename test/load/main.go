@@ -7,18 +7,18 @@
 //
 // Phases, in order, each bounded in count and time:
 //
-//   - schemas: the validator alone (schemas.Catalog.Validate, 1 and 2
-//     goroutines) and xmllint on the same documents, and RSS over 100,000
-//     validations: the schemas package's TestCompareXmllint and
-//     TestNoRSSGrowth, run as a child go test;
+//   - schemas: xmllint next to the validator on the same documents, and RSS
+//     over 100,000 validations: the schemas package's TestCompareXmllint
+//     and TestNoRSSGrowth, run as a child go test;
 //   - startup: bin/drehscheibe serve from start to /readyz 200 with the demo
 //     standard and all of ../shared/xoev compiled;
 //   - big: peak RSS growth of a fresh gateway for one 40 MB submission;
-//   - load: per document, in alternating rounds, durable JetStream publishes
-//     of the same size into the gateway's own streams (embedded server, file
-//     store, fsync before ack) and closed-loop load at each concurrency
-//     level; then a fixed-rate phase at half the highest throughput; then
-//     the filedrop route with deliveries counted;
+//   - load: per document, in alternating rounds, the validator alone
+//     (schemas.Catalog.Validate on 1 and 2 goroutines), durable JetStream
+//     publishes of the same size into the gateway's own streams (embedded
+//     server, file store, fsync before ack) and closed-loop load at each
+//     concurrency level; then a fixed-rate phase at half the highest
+//     throughput; then the filedrop route with deliveries counted;
 //   - gobench: the testing.B benchmarks of the hot functions.
 //
 // The gateway is the real binary with a generated configuration in a
@@ -157,6 +157,16 @@ func loadPhases(o *options, r *result, docs []document) error {
 	if err := warmUp(g, docs, 200); err != nil {
 		return err
 	}
+	val, err := openValidator(filepath.Join(o.root, "schemas", "demo"), o.xoev)
+	if err != nil {
+		return err
+	}
+	defer val.close()
+	for _, d := range docs {
+		if err := val.check(d); err != nil {
+			return err
+		}
+	}
 	pub, err := openPublisher(o.tmp)
 	if err != nil {
 		return err
@@ -164,13 +174,13 @@ func loadPhases(o *options, r *result, docs []document) error {
 	defer pub.close()
 	for i, d := range docs {
 		progress("load: " + d.Name)
-		sw, pr, err := pairedRounds(o, g, pub, d.data)
+		res, err := pairedRounds(o, g, val, pub, d.data)
 		if err != nil {
 			return err
 		}
 		dr := &r.Documents[i]
-		dr.Sweep, dr.Publish = sw, pr
-		best := slices.MaxFunc(sw, func(a, b phase) int { return cmp.Compare(a.AcceptedPerS, b.AcceptedPerS) })
+		dr.Sweep, dr.Validate, dr.Publish = res.sweep, res.validate, res.publish
+		best := slices.MaxFunc(dr.Sweep, func(a, b phase) int { return cmp.Compare(a.AcceptedPerS, b.AcceptedPerS) })
 		dr.MaxAcceptedPerS, dr.MaxAtConcurrency = best.AcceptedPerS, best.Concurrency
 		if best.AcceptedPerS > 0 {
 			if dr.FixedRate, err = fixedRate(o, g, d.data, best.AcceptedPerS/2); err != nil {
@@ -197,14 +207,14 @@ func parseFlags() (*options, error) {
 	flag.StringVar(&o.goBin, "go", "go", "go command for the child go test runs")
 	flag.StringVar(&o.resultsDir, "results", "test/bench/results", "directory for <date>-<host>.json and .bench.txt")
 	flag.StringVar(&levels, "levels", "1,4,16,64", "concurrency levels of the closed-loop phases")
-	flag.IntVar(&o.rounds, "rounds", 3, "rounds of alternating raw publish and gateway load per document")
-	flag.DurationVar(&o.duration, "duration", 1500*time.Millisecond, "length of each closed-loop window (per level and round)")
+	flag.IntVar(&o.rounds, "rounds", 4, "rounds of alternating raw publish and gateway load per document")
+	flag.DurationVar(&o.duration, "duration", 1250*time.Millisecond, "length of each closed-loop window (per level and round)")
 	flag.IntVar(&o.maxRequests, "max-requests", 30000, "most requests per level and document, over all rounds")
 	flag.DurationVar(&o.fixedDuration, "fixed", 5*time.Second, "length of each fixed-rate phase")
 	flag.DurationVar(&o.deliveryDuration, "delivery", 3*time.Second, "length of each phase on the filedrop route")
 	flag.IntVar(&o.deliveryMax, "delivery-max", 3000, "most requests of each phase on the filedrop route")
 	flag.DurationVar(&o.drainLimit, "drain-limit", time.Minute, "longest wait for deliveries after a filedrop phase")
-	flag.DurationVar(&o.publishWindow, "publish-window", 750*time.Millisecond, "length of each raw publish window (per mode and round)")
+	flag.DurationVar(&o.publishWindow, "raw-window", 500*time.Millisecond, "length of each window of the validator or publishing alone (per mode and round)")
 	flag.StringVar(&o.benchtime, "benchtime", "1s", "-benchtime of the Go benchmarks")
 	flag.StringVar(&skip, "skip", "", "phases to skip: schemas,startup,big,load,gobench")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (gateway logs, data)")

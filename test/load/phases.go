@@ -119,13 +119,21 @@ func warmUp(g *gatewayProc, docs []document, n int) error {
 	return nil
 }
 
-// pairedRounds measures doc against the raw publish limit in alternating
-// rounds: every publish mode for a short window, then every concurrency
-// level of closed-loop load on the intake-only route, again and again. On a
-// shared machine the disk's fsync latency drifts by several times within
-// seconds; alternating lets the gateway and its limit see the same drift.
-// The figures of each mode and level are accumulated over the rounds.
-func pairedRounds(o *options, g *gatewayProc, pub *publisher, doc []byte) ([]phase, []publishRate, error) {
+// paired holds what pairedRounds measured for one document.
+type paired struct {
+	sweep    []phase
+	validate []rawRate
+	publish  []rawRate
+}
+
+// pairedRounds measures doc against its raw limits in alternating rounds:
+// the validator alone on 1 and 2 goroutines, every publish mode, then every
+// concurrency level of closed-loop load on the intake-only route, each for a
+// short window, again and again. On a shared machine the disk's fsync
+// latency and the CPU left to us drift by several times within seconds;
+// alternating lets the gateway and its limits see the same drift. The
+// figures of each mode and level are accumulated over the rounds.
+func pairedRounds(o *options, g *gatewayProc, val *validator, pub *publisher, doc []byte) (*paired, error) {
 	levels := make([]struct {
 		t    *tally
 		el   time.Duration
@@ -137,25 +145,34 @@ func pairedRounds(o *options, g *gatewayProc, pub *publisher, doc []byte) ([]pha
 		levels[i].t, levels[i].conc, levels[i].c = &tally{}, conc, newClient(g, intakeSender, conc)
 		defer levels[i].c.close()
 	}
-	rates := make([]publishRate, len(publishModes))
+	res := &paired{validate: make([]rawRate, len(validateModes)), publish: make([]rawRate, len(publishModes))}
 	for round := range o.rounds {
+		for i, mode := range validateModes {
+			m, err := startMeter(g.pid())
+			if err != nil {
+				return nil, err
+			}
+			n := val.validate(doc, mode.goroutines, o.publishWindow)
+			res.validate[i].Mode = mode.name
+			res.validate[i].add(n, m.stop(0))
+		}
 		for i, mode := range publishModes {
 			m, err := startMeter(g.pid())
 			if err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 			n, err := pub.publish(doc, mode, o.publishWindow)
 			if err != nil {
-				return nil, nil, fmt.Errorf("publish %s: %w", mode.name, err)
+				return nil, fmt.Errorf("publish %s: %w", mode.name, err)
 			}
-			rates[i].Mode = mode.name
-			rates[i].add(n, m.stop(0))
+			res.publish[i].Mode = mode.name
+			res.publish[i].add(n, m.stop(0))
 		}
 		for i := range levels {
 			l := &levels[i]
 			m, err := startMeter(g.pid())
 			if err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 			l.el += closedLoop(l.c, doc, l.conc, o.duration, o.maxRequests/o.rounds, l.t)
 			l.use.add(m.stop(0))
@@ -164,14 +181,13 @@ func pairedRounds(o *options, g *gatewayProc, pub *publisher, doc []byte) ([]pha
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
-	var sweep []phase
 	for _, l := range levels {
 		p := phase{Concurrency: l.conc, Gateway: l.use}
 		p.finish(l.t, l.el)
 		p.Gateway.finish(p.Accepted)
-		sweep = append(sweep, p)
+		res.sweep = append(res.sweep, p)
 	}
-	return sweep, rates, nil
+	return res, nil
 }
 
 // fixedRate posts doc at rate per second, open loop, to the intake-only route.

@@ -77,25 +77,27 @@ func readJSON(path string, v any) error {
 	return json.Unmarshal(b, v)
 }
 
-// publishRate is the durable publish rate of one way of publishing,
-// accumulated over the measurement windows.
-type publishRate struct {
+// rawRate is the rate of one part alone (validating, publishing) in one
+// way of driving it, accumulated over the measurement windows.
+type rawRate struct {
 	Mode    string  `json:"mode"`
 	PerS    float64 `json:"per_s"`
 	Count   int64   `json:"count"`
 	Seconds float64 `json:"seconds"`
-	// CPUPerMsgMs is the CPU the publishing process (client and embedded
-	// server) spent per message.
-	CPUPerMsgMs float64 `json:"cpu_per_msg_ms"`
-	Usage       usage   `json:"usage"`
+	// CPUPerOpMs is the CPU this process (for publishing: the client and
+	// the embedded server) spent per document.
+	CPUPerOpMs float64 `json:"cpu_per_op_ms"`
+	Usage      usage   `json:"usage"`
 }
 
-func (r *publishRate) add(n int64, u usage) {
+func (r *rawRate) add(n int64, u usage) {
 	r.Count += n
 	r.Usage.add(u)
 	r.Seconds = r.Usage.WallSeconds
 	r.PerS = float64(r.Count) / r.Seconds
-	r.CPUPerMsgMs = r.Usage.loadgenCPU * 1000 / float64(r.Count)
+	if r.Count > 0 {
+		r.CPUPerOpMs = r.Usage.loadgenCPU * 1000 / float64(r.Count)
+	}
 }
 
 // publishMode is a way of publishing: synchronous publishers (the gateway
