@@ -48,7 +48,7 @@ type options struct {
 	deliveryDuration, drainLimit            time.Duration
 	publishWindow                           time.Duration
 	maxRequests, deliveryMax, rounds        int
-	benchtime                               string
+	benchtime, only                         string
 	skip                                    map[string]bool
 	keep                                    bool
 }
@@ -73,6 +73,9 @@ func run() int {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "load:", err)
 		return 1
+	}
+	if o.only != "" {
+		docs = slices.DeleteFunc(docs, func(d document) bool { return !strings.Contains(d.Name, o.only) })
 	}
 	r.addDocuments(docs)
 
@@ -217,6 +220,7 @@ func parseFlags() (*options, error) {
 	flag.DurationVar(&o.publishWindow, "raw-window", 500*time.Millisecond, "length of each window of the validator or publishing alone (per mode and round)")
 	flag.StringVar(&o.benchtime, "benchtime", "1s", "-benchtime of the Go benchmarks")
 	flag.StringVar(&skip, "skip", "", "phases to skip: schemas,startup,big,load,gobench")
+	flag.StringVar(&o.only, "docs", "", "measure only the documents whose name contains this")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (gateway logs, data)")
 	flag.Parse()
 
