@@ -99,6 +99,13 @@ type ratio struct {
 	Ratio        float64 `json:"ratio"`
 	RatioMet     bool    `json:"ratio_target_met"`
 	P99Met       bool    `json:"p99_target_met"`
+	// CPU per document of the parts alone (validating on one goroutine,
+	// publishing from 16) and of the gateway at its highest throughput; on
+	// a machine with few cores they share the CPU, so the gateway's excess
+	// over the parts is what it costs on top of them.
+	ValidateCPUMs float64 `json:"validate_cpu_ms"`
+	PublishCPUMs  float64 `json:"publish_cpu_ms"`
+	GatewayCPUMs  float64 `json:"gateway_cpu_ms"`
 }
 
 type memory struct {
@@ -156,6 +163,13 @@ func (r *result) computeRatios() {
 			q.Limit, q.LimitPerS = "publish", q.PublishPerS
 		}
 		q.Ratio = d.MaxAcceptedPerS / q.LimitPerS
+		q.ValidateCPUMs = byMode(d.Validate, validateModes[0].name).CPUPerOpMs
+		q.PublishCPUMs = byMode(d.Publish, publishModes[1].name).CPUPerOpMs
+		for _, p := range d.Sweep {
+			if p.Concurrency == d.MaxAtConcurrency {
+				q.GatewayCPUMs = p.Gateway.CPUPerSubmissionMs
+			}
+		}
 		q.RatioMet = q.Ratio >= targetRatio
 		q.P99Met = d.FixedRate != nil && d.FixedRate.Accepted > 0 && len(d.FixedRate.Errors) == 0 && d.FixedRate.P99Ms <= targetP99Ms
 		d.Ratio = q
@@ -262,6 +276,17 @@ func (r *result) print(w io.Writer) {
 
 	rows = nil
 	for _, d := range r.Documents {
+		if q := d.Ratio; q != nil {
+			parts := q.ValidateCPUMs + q.PublishCPUMs
+			rows = append(rows, []string{short(d.Name), f2(q.ValidateCPUMs), f2(q.PublishCPUMs), f2(parts),
+				f2(q.GatewayCPUMs), fmt.Sprintf("%+.2f", q.GatewayCPUMs-parts)})
+		}
+	}
+	section(w, "CPU per document: the parts alone and the gateway at its highest throughput (ms)",
+		[]string{"document", "validate (1 goroutine)", "publish (16 publishers, client and server)", "parts", "gateway", "gateway − parts"}, rows)
+
+	rows = nil
+	for _, d := range r.Documents {
 		x := d.Delivery
 		if x == nil {
 			continue
@@ -334,6 +359,16 @@ func short(name string) string {
 		return name
 	}
 	return filepath.Base(name)
+}
+
+// byMode returns the rate measured in mode, or a zero rate.
+func byMode(rs []rawRate, mode string) rawRate {
+	for _, r := range rs {
+		if r.Mode == mode {
+			return r
+		}
+	}
+	return rawRate{}
 }
 
 // rates are the cells of n modes, "–" where nothing was measured.
