@@ -53,6 +53,9 @@ type tally struct {
 	accepted  int
 	errors    map[string]int
 	firstErr  string
+	// skipped counts the requests an open loop did not send because too
+	// many were outstanding: the gateway fell behind the schedule.
+	skipped int
 }
 
 func (t *tally) add(code int, body string, err error, d time.Duration) {
@@ -79,24 +82,28 @@ func (t *tally) add(code int, body string, err error, d time.Duration) {
 
 // phase is the outcome of posting one document for a while.
 type phase struct {
-	Concurrency  int            `json:"concurrency,omitempty"`
-	TargetRate   float64        `json:"target_rate_per_s,omitempty"`
-	Requests     int            `json:"requests"`
-	Accepted     int            `json:"accepted"`
-	Errors       map[string]int `json:"errors,omitempty"`
-	FirstError   string         `json:"first_error,omitempty"`
-	Seconds      float64        `json:"seconds"`
-	AcceptedPerS float64        `json:"accepted_per_s"`
-	P50Ms        float64        `json:"p50_ms"`
-	P95Ms        float64        `json:"p95_ms"`
-	P99Ms        float64        `json:"p99_ms"`
-	MaxMs        float64        `json:"max_ms"`
-	Gateway      usage          `json:"gateway"`
+	Concurrency int            `json:"concurrency,omitempty"`
+	TargetRate  float64        `json:"target_rate_per_s,omitempty"`
+	Requests    int            `json:"requests"`
+	Accepted    int            `json:"accepted"`
+	Errors      map[string]int `json:"errors,omitempty"`
+	FirstError  string         `json:"first_error,omitempty"`
+	// Skipped counts the requests of a fixed-rate phase that were not sent
+	// because MaxOutstanding were outstanding.
+	Skipped        int     `json:"skipped,omitempty"`
+	MaxOutstanding int     `json:"max_outstanding,omitempty"`
+	Seconds        float64 `json:"seconds"`
+	AcceptedPerS   float64 `json:"accepted_per_s"`
+	P50Ms          float64 `json:"p50_ms"`
+	P95Ms          float64 `json:"p95_ms"`
+	P99Ms          float64 `json:"p99_ms"`
+	MaxMs          float64 `json:"max_ms"`
+	Gateway        usage   `json:"gateway"`
 }
 
 func (p *phase) finish(t *tally, elapsed time.Duration) {
 	p.Accepted = t.accepted
-	p.Errors, p.FirstError = t.errors, t.firstErr
+	p.Errors, p.FirstError, p.Skipped = t.errors, t.firstErr, t.skipped
 	p.Requests = t.accepted
 	for _, n := range t.errors {
 		p.Requests += n
@@ -164,7 +171,9 @@ func openLoop(ctx context.Context, c *client, doc []byte, rate float64, dur time
 		select {
 		case sem <- struct{}{}:
 		default:
-			t.add(0, "", fmt.Errorf("more than %d requests outstanding", maxInFlight), 0)
+			t.mu.Lock()
+			t.skipped++
+			t.mu.Unlock()
 			continue
 		}
 		wg.Add(1)

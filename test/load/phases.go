@@ -198,8 +198,9 @@ func fixedRate(o *options, g *gatewayProc, doc []byte, rate float64) (*phase, er
 	if err != nil {
 		return nil, err
 	}
-	t, el := openLoop(context.Background(), c, doc, rate, o.fixedDuration, 1024)
-	p := &phase{TargetRate: rate}
+	const maxOutstanding = 1024
+	t, el := openLoop(context.Background(), c, doc, rate, o.fixedDuration, maxOutstanding)
+	p := &phase{TargetRate: rate, MaxOutstanding: maxOutstanding}
 	p.Gateway = m.stop(t.accepted)
 	p.finish(t, el)
 	return p, nil
