@@ -152,11 +152,11 @@ func closedLoop(c *client, doc []byte, conc int, dur time.Duration, maxReq int, 
 	return time.Since(start)
 }
 
-// openLoop posts doc at a fixed rate for dur, whether or not earlier
-// requests have been answered, with at most maxInFlight outstanding. The
-// latency of a request counts from the moment it was due, so a stalled
-// gateway shows in the percentiles instead of slowing the schedule.
-func openLoop(ctx context.Context, c *client, doc []byte, rate float64, dur time.Duration, maxInFlight int) (*tally, time.Duration) {
+// openLoop calls send at a fixed rate for dur, whether or not earlier calls
+// have returned, with at most maxInFlight outstanding. The latency of a call
+// counts from the moment it was due, so a stall shows in the percentiles
+// instead of slowing the schedule. send returns like client.post.
+func openLoop(ctx context.Context, send func() (int, string, error), rate float64, dur time.Duration, maxInFlight int) (*tally, time.Duration) {
 	t := &tally{}
 	sem := make(chan struct{}, maxInFlight)
 	var wg sync.WaitGroup
@@ -179,7 +179,7 @@ func openLoop(ctx context.Context, c *client, doc []byte, rate float64, dur time
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			code, body, err := c.post(doc)
+			code, body, err := send()
 			t.add(code, body, err, time.Since(due))
 		}()
 	}

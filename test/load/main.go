@@ -186,7 +186,7 @@ func loadPhases(o *options, r *result, docs []document) error {
 		best := slices.MaxFunc(dr.Sweep, func(a, b phase) int { return cmp.Compare(a.AcceptedPerS, b.AcceptedPerS) })
 		dr.MaxAcceptedPerS, dr.MaxAtConcurrency = best.AcceptedPerS, best.Concurrency
 		if best.AcceptedPerS > 0 {
-			if dr.FixedRate, err = fixedRate(o, g, d.data, best.AcceptedPerS/2); err != nil {
+			if dr.FixedRate, dr.FixedRatePublish, err = fixedRate(o, g, pub, d.data, best.AcceptedPerS/2); err != nil {
 				return err
 			}
 		}

@@ -190,20 +190,35 @@ func pairedRounds(o *options, g *gatewayProc, val *validator, pub *publisher, do
 	return res, nil
 }
 
-// fixedRate posts doc at rate per second, open loop, to the intake-only route.
-func fixedRate(o *options, g *gatewayProc, doc []byte, rate float64) (*phase, error) {
+// fixedRate posts doc at rate per second, open loop, to the intake-only
+// route; then publishes messages of the same size at the same rate, open
+// loop, to show how much of the tail is the durable publish alone.
+func fixedRate(o *options, g *gatewayProc, pub *publisher, doc []byte, rate float64) (*phase, *phase, error) {
+	const maxOutstanding = 1024
 	c := newClient(g, intakeSender, 256)
 	defer c.close()
 	m, err := startMeter(g.pid())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	const maxOutstanding = 1024
-	t, el := openLoop(context.Background(), c, doc, rate, o.fixedDuration, maxOutstanding)
-	p := &phase{TargetRate: rate, MaxOutstanding: maxOutstanding}
-	p.Gateway = m.stop(t.accepted)
-	p.finish(t, el)
-	return p, nil
+	t, el := openLoop(context.Background(), func() (int, string, error) { return c.post(doc) }, rate, o.fixedDuration, maxOutstanding)
+	gw := &phase{TargetRate: rate, MaxOutstanding: maxOutstanding}
+	gw.Gateway = m.stop(t.accepted)
+	gw.finish(t, el)
+
+	if m, err = startMeter(g.pid()); err != nil {
+		return nil, nil, err
+	}
+	t, el = openLoop(context.Background(), func() (int, string, error) {
+		if err := pub.publishOne(doc); err != nil {
+			return 0, "", err
+		}
+		return http.StatusAccepted, "", nil
+	}, rate, o.fixedDuration, maxOutstanding)
+	raw := &phase{TargetRate: rate, MaxOutstanding: maxOutstanding}
+	raw.Gateway = m.stop(0)
+	raw.finish(t, el)
+	return gw, raw, nil
 }
 
 // deliveryResult is a closed-loop phase on the route to filedrop, followed

@@ -146,6 +146,12 @@ func (p *publisher) msg(data []byte) *nats.Msg {
 	return m
 }
 
+// publishOne publishes data once and waits for the acknowledgement.
+func (p *publisher) publishOne(data []byte) error {
+	_, err := p.st.JetStream().PublishMsg(context.Background(), p.msg(data))
+	return err
+}
+
 // publish publishes data for window in the given mode and returns the number
 // of acknowledged messages.
 func (p *publisher) publish(data []byte, mode publishMode, window time.Duration) (int64, error) {

@@ -85,6 +85,8 @@ type docResult struct {
 	MaxAcceptedPerS  float64         `json:"max_accepted_per_s,omitempty"`
 	MaxAtConcurrency int             `json:"max_at_concurrency,omitempty"`
 	FixedRate        *phase          `json:"fixed_rate,omitempty"`
+	// FixedRatePublish publishes at the same rate without the gateway.
+	FixedRatePublish *phase          `json:"fixed_rate_publish_alone,omitempty"`
 	Delivery         *deliveryResult `json:"delivery,omitempty"`
 	Ratio            *ratio          `json:"ratio,omitempty"`
 }
@@ -266,14 +268,21 @@ func (r *result) print(w io.Writer) {
 			continue
 		}
 		fr := d.FixedRate
-		rows = append(rows, []string{short(d.Name), rate(d.MaxAcceptedPerS) + " (c=" + fmt.Sprint(d.MaxAtConcurrency) + ")",
+		row := []string{short(d.Name), rate(d.MaxAcceptedPerS) + " (c=" + fmt.Sprint(d.MaxAtConcurrency) + ")",
 			rate(q.ValidatePerS), rate(q.PublishPerS) + " (" + q.PublishMode + ")", q.Limit,
 			fmt.Sprintf("**%.2f** %s", q.Ratio, mark(q.RatioMet)),
 			rate(fr.TargetRate), rate(fr.AcceptedPerS), f1(fr.P50Ms), f1(fr.P95Ms),
-			fmt.Sprintf("**%.1f** %s", fr.P99Ms, mark(q.P99Met)), errs(fr.Errors), fmt.Sprint(fr.Skipped)})
+			fmt.Sprintf("**%.1f** %s", fr.P99Ms, mark(q.P99Met)), errs(fr.Errors), fmt.Sprint(fr.Skipped)}
+		if p := d.FixedRatePublish; p != nil {
+			row = append(row, f1(p.P50Ms), f1(p.P99Ms))
+		} else {
+			row = append(row, "–", "–")
+		}
+		rows = append(rows, append(row, f2(fr.Gateway.OtherCores)))
 	}
 	section(w, fmt.Sprintf("Ratio gateway ÷ min(validation, publish) (target ≥ %.1f) and latency at half the maximum (target p99 ≤ %.0f ms)", targetRatio, targetP99Ms),
-		[]string{"document", "gateway max /s", "validate /s", "publish /s", "limit", "ratio", "fixed rate /s", "achieved /s", "p50 ms", "p95 ms", "p99 ms", "errors", "not sent (1024 outstanding)"}, rows)
+		[]string{"document", "gateway max /s", "validate /s", "publish /s", "limit", "ratio", "fixed rate /s", "achieved /s", "p50 ms", "p95 ms", "p99 ms", "errors", "not sent (1024 outstanding)",
+			"publish alone at that rate: p50 ms", "p99 ms", "other processes' cores"}, rows)
 
 	rows = nil
 	for _, d := range r.Documents {
