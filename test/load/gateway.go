@@ -37,8 +37,10 @@ type gatewayProc struct {
 	keys     map[string]string
 	exited   chan struct{}
 	waitErr  error
-	// ready is the time from starting the process to the first 200 of /readyz.
-	ready time.Duration
+	// started is when the process was started; ready is the time from then
+	// to the first 200 of /readyz.
+	started time.Time
+	ready   time.Duration
 }
 
 // benchConfig is the gateway configuration: embedded NATS with sync_always
@@ -123,6 +125,7 @@ func startGateway(bin, tmp, root, xoev string) (*gatewayProc, error) {
 	g.cmd.Stdout, g.cmd.Stderr = logf, logf
 	g.cmd.Env = cleanEnv()
 	start := time.Now()
+	g.started = start
 	if err := g.cmd.Start(); err != nil {
 		return nil, err
 	}
@@ -171,25 +174,44 @@ func (g *gatewayProc) stop() {
 
 func (g *gatewayProc) pid() int { return g.cmd.Process.Pid }
 
-// schemasCompiled reads the gateway's "schemas compiled" log line.
-func (g *gatewayProc) schemasCompiled() (namespaces int, took time.Duration, err error) {
+// startLog is what the gateway's log says about its start.
+type startLog struct {
+	namespaces int
+	compile    time.Duration // schemas.Load
+	compiledAt time.Time     // "schemas compiled"
+	readyAt    time.Time     // "drehscheibe ready": store, consumers and listener set up
+}
+
+// startLog reads the "schemas compiled" and "drehscheibe ready" lines.
+func (g *gatewayProc) startLog() (startLog, error) {
+	var sl startLog
 	f, err := os.Open(g.logPath)
 	if err != nil {
-		return 0, 0, err
+		return sl, err
 	}
 	defer f.Close()
 	s := bufio.NewScanner(f)
 	for s.Scan() {
 		var line struct {
-			Msg        string  `json:"msg"`
-			Namespaces int     `json:"namespaces"`
-			Took       float64 `json:"took"` // seconds, zap's default duration encoding
+			Msg        string    `json:"msg"`
+			TS         time.Time `json:"ts"`
+			Namespaces int       `json:"namespaces"`
+			Took       float64   `json:"took"` // seconds, zap's default duration encoding
 		}
-		if json.Unmarshal(s.Bytes(), &line) == nil && line.Msg == "schemas compiled" {
-			return line.Namespaces, time.Duration(line.Took * float64(time.Second)), nil
+		if json.Unmarshal(s.Bytes(), &line) != nil {
+			continue
+		}
+		switch line.Msg {
+		case "schemas compiled":
+			sl.namespaces, sl.compile, sl.compiledAt = line.Namespaces, time.Duration(line.Took*float64(time.Second)), line.TS
+		case "drehscheibe ready":
+			sl.readyAt = line.TS
 		}
 	}
-	return 0, 0, errors.New("no \"schemas compiled\" line in the gateway log")
+	if sl.compiledAt.IsZero() || sl.readyAt.IsZero() {
+		return sl, errors.New("no \"schemas compiled\" and \"drehscheibe ready\" lines in the gateway log")
+	}
+	return sl, nil
 }
 
 // delivered counts the submission directories in the filedrop directories;
