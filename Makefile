@@ -10,7 +10,7 @@ CONFIG      ?= deploy/examples/drehscheibe.yaml
 SHARED_XOEV := $(wildcard ../shared/xoev)
 DEB_PKGS    := libxml2-dev pkg-config libxml2-utils
 
-.PHONY: all deps build run test test-short vet bench fuzz fuzz-short hostile clean
+.PHONY: all deps build run test test-short vet bench bench-profile fuzz fuzz-short hostile clean
 
 # The fuzz targets, package:function. `make fuzz-short` (part of `make test`)
 # runs each for FUZZTIME_SHORT, `make fuzz` for FUZZTIME. A crasher the fuzzer
@@ -61,11 +61,21 @@ test: deps vet fuzz-short
 test-short: deps
 	$(GO) test -count=1 -short ./...
 
-# bench reports; it never fails on a number. See docs/benchmarks.md.
-bench: deps
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./schemas/ ./gateway/...
+# bench measures throughput, latency and memory of the real binary next to the
+# limits of its parts, in one run (docs/benchmarks.md; about 5 minutes). It prints
+# Markdown tables and writes test/bench/results/<date>-<host>.json and .bench.txt
+# (the Go benchmarks, for benchstat). It reports; it never fails on a number.
+bench: build
+	$(GO) run ./test/load -go $(GO)
 	$(GO) test -run '^$$' -bench XTALargeContainerMemory -benchtime 3x -count 1 ./test/bench/
-	DREHSCHEIBE_BENCH_XMLLINT=1 $(GO) test ./schemas -run TestCompareXmllint -v -count=1 -timeout 30m
+
+# bench-profile shows where the intake spends its CPU: a CPU profile of the whole
+# pipeline (validate, identify, route, durable publish) from 16 goroutines.
+bench-profile: deps
+	@mkdir -p test/bench/results
+	$(GO) test ./gateway/intake -run '^$$' -bench 'Submit/.*/goroutines=16' -benchtime 3s \
+	  -cpuprofile test/bench/results/intake.cpu.pprof -o test/bench/results/intake.test
+	$(GO) tool pprof -top -cum test/bench/results/intake.test test/bench/results/intake.cpu.pprof | head -45
 
 fuzz-short: deps
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME_SHORT)

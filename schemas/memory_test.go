@@ -117,8 +117,13 @@ func TestNoRSSGrowth(t *testing.T) {
 	run(total - warmup)
 	settle()
 	after := statmRSS(t)
+	took := time.Since(start)
 	t.Logf("%d validations in %v; RSS %.1f MB after warm-up, %.1f MB at the end (%+.2f MB)",
-		total, time.Since(start), mb(before), mb(after), mb(after-before))
+		total, took, mb(before), mb(after), mb(after-before))
+	writeBenchResult(t, map[string]any{
+		"validations": total, "warmup": warmup, "seconds": took.Seconds(),
+		"rss_after_warmup_bytes": before, "rss_end_bytes": after,
+	})
 	if after-before > 3<<20 {
 		t.Errorf("RSS grew by %.1f MB", mb(after-before))
 	}

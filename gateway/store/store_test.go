@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func open(t *testing.T, dir string) *Store {
+func open(t testing.TB, dir string) *Store {
 	t.Helper()
 	s, err := Open(context.Background(), Options{Embedded: true, DataDir: dir, SyncAlways: true, DuplicateWindow: time.Hour, EventRetention: 24 * time.Hour})
 	require.NoError(t, err)

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/drehscheibe/drehscheibe/schemas"
+)
+
+// TestGeneratedDocumentsAreValid checks that the generated ~20 KB message
+// and (at 1 MB, to stay quick) the big message validate against
+// XBeteiligung 1.2: the gateway would refuse them otherwise.
+func TestGeneratedDocumentsAreValid(t *testing.T) {
+	root, err := repoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	xoev := filepath.Join(root, "..", "shared", "xoev")
+	seed, err := os.ReadFile(filepath.Join(xoev, seedDoc))
+	if err != nil {
+		t.Skipf("real XÖV data not available: %v", err)
+	}
+	c, err := schemas.Load(filepath.Join(xoev, "xbeteiligung"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	doc, copies, err := generate20KB(seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(doc) < 20<<10 || len(doc) > 22<<10 || copies == 0 {
+		t.Errorf("generated %d bytes with %d copies; want 20 to 22 KiB", len(doc), copies)
+	}
+	if r := c.Validate(doc); !r.Valid() {
+		t.Errorf("generated 20 KB message: %s %v", r.Outcome, r.Errors)
+	}
+	big, err := generateBig(seed, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := c.Validate(big); !r.Valid() || len(big) < 1<<20 {
+		t.Errorf("generated big message of %d bytes: %s %v", len(big), r.Outcome, r.Errors)
+	}
+}
+
+func TestParseStatCPU(t *testing.T) {
+	// The command name may hold spaces and parentheses.
+	line := "4242 (drehscheibe (x) y) S 1 4242 4242 0 -1 4194560 1200 0 0 0 250 50 0 0 20 0 9 0 100 123456 789 18446744073709551615\n"
+	got, err := parseStatCPU([]byte(line))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 3 * time.Second; got != want {
+		t.Errorf("cpu %v, want %v", got, want)
+	}
+	if _, err := parseStatCPU([]byte("4242 (short) S 1")); err == nil {
+		t.Error("a short line parsed")
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	var lat []time.Duration
+	for i := 1; i <= 100; i++ {
+		lat = append(lat, time.Duration(i)*time.Millisecond)
+	}
+	for q, want := range map[float64]time.Duration{0.5: 50 * time.Millisecond, 0.99: 99 * time.Millisecond, 1: 100 * time.Millisecond} {
+		if got := percentile(lat, q); got != want {
+			t.Errorf("percentile(%v) = %v, want %v", q, got, want)
+		}
+	}
+	if percentile(nil, 0.5) != 0 {
+		t.Error("percentile of nothing")
+	}
+}
+
+func TestParseGoBench(t *testing.T) {
+	out := strings.Join([]string{
+		"goos: linux",
+		"pkg: github.com/drehscheibe/drehscheibe/gateway/store",
+		"BenchmarkPut/size=2KB/goroutines=1-2         	    3924	    294510 ns/op	   6.95 MB/s	   17837 B/op	      79 allocs/op",
+		"PASS",
+		"pkg: github.com/drehscheibe/drehscheibe/gateway/routing",
+		"BenchmarkRoute-2   	 1000000	      3045 ns/op	       0 B/op	       0 allocs/op",
+	}, "\n")
+	got := parseGoBench(out)
+	if len(got) != 2 {
+		t.Fatalf("%d results: %+v", len(got), got)
+	}
+	if b := got[0]; b.Pkg != "github.com/drehscheibe/drehscheibe/gateway/store" || b.Name != "BenchmarkPut/size=2KB/goroutines=1-2" ||
+		b.N != 3924 || b.NsPerOp != 294510 || b.MBPerS != 6.95 || b.BytesPerOp != 17837 || b.AllocsPerOp != 79 {
+		t.Errorf("%+v", b)
+	}
+	if b := got[1]; b.Name != "BenchmarkRoute-2" || b.NsPerOp != 3045 {
+		t.Errorf("%+v", b)
+	}
+}
