@@ -1,6 +1,7 @@
 package identify
 
 import (
+	"github.com/drehscheibe/drehscheibe/test/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,7 +19,7 @@ func TestExamplesAgainstSchemas(t *testing.T) {
 	if _, err := exec.LookPath("xmllint"); err != nil {
 		t.Skip("xmllint not installed (Debian: apt-get install libxml2-utils)")
 	}
-	root := repoRoot(t)
+	root := testenv.RepoRoot(t)
 	demo := filepath.Join(root, "schemas", "demo", "demo-1.0", "demo-nachrichten.xsd")
 	tests := []struct {
 		file   string

@@ -3,6 +3,7 @@ package identify
 import (
 	"bytes"
 	"errors"
+	"github.com/drehscheibe/drehscheibe/test/testenv"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -18,7 +19,7 @@ const maxSeed = 64 << 10
 // of the repository, the real messages of ../shared/xoev (read now, skipped
 // when missing, never copied) and the bodies of test/hostile/cases.
 func seedDocs(t testing.TB) [][]byte {
-	root := repoRoot(t)
+	root := testenv.RepoRoot(t)
 	var out [][]byte
 	add := func(b []byte) {
 		if len(b) <= maxSeed {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
+	"github.com/drehscheibe/drehscheibe/test/testenv"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -15,29 +16,10 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
-// repoRoot returns the directory that holds go.mod.
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test directory")
-		}
-		dir = parent
-	}
-}
-
 // sharedXOEV returns <root>/../shared/xoev, or skips the test without it.
 func sharedXOEV(t testing.TB) string {
 	t.Helper()
-	dir := filepath.Join(repoRoot(t), "..", "shared", "xoev")
+	dir := filepath.Join(testenv.RepoRoot(t), "..", "shared", "xoev")
 	if _, err := os.Stat(dir); err != nil {
 		t.Skipf("real XÖV data not available: %v", err)
 	}
@@ -178,7 +160,7 @@ func TestGoldenRealMessages(t *testing.T) {
 
 // TestGoldenExamples identifies the messages the project ships in examples/.
 func TestGoldenExamples(t *testing.T) {
-	root := repoRoot(t)
+	root := testenv.RepoRoot(t)
 	var files []string
 	err := filepath.WalkDir(filepath.Join(root, "examples"), func(path string, d fs.DirEntry, err error) error {
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/drehscheibe/drehscheibe/test/testenv"
 	"io"
 	"net/http"
 	"os"
@@ -37,20 +38,9 @@ var (
 	reader = xta.PartyIdentifier{Value: "ags:07777000", Type: "xoev"}
 )
 
-func repoRoot(t testing.TB) string {
-	dir, err := os.Getwd()
-	require.NoError(t, err)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		dir = filepath.Dir(dir)
-	}
-}
-
 // startGateway starts a gateway from yaml (with the schemas and nats dir filled in).
 func startGateway(t *testing.T, yaml string) (*gateway.Gateway, *config.Config) {
-	root, tmp := repoRoot(t), t.TempDir()
+	root, tmp := testenv.RepoRoot(t), t.TempDir()
 	yaml = fmt.Sprintf("server: {listen: 127.0.0.1:0}\nnats: {data_dir: %q}\nschemas: {dirs: [%q]}\n",
 		filepath.Join(tmp, "nats"), filepath.Join(root, "schemas", "demo")) + yaml
 	cfg, err := config.Parse([]byte(yaml), nil)
@@ -109,7 +99,7 @@ func (r *remote) box(t *testing.T) []string {
 }
 
 func demo(t *testing.T) []byte {
-	b, err := os.ReadFile(filepath.Join(repoRoot(t), "examples", "demo", "antrag-valid.xml"))
+	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "examples", "demo", "antrag-valid.xml"))
 	require.NoError(t, err)
 	return bytes.ReplaceAll(b, []byte("ags:09999000"), []byte("ags:07777000"))
 }
@@ -221,7 +211,7 @@ xta:
 `, outbox, routes, b.url, cf, kf, b.pki.CAFile)
 	i := strings.Index(yaml, "\nxta:")
 	a, cfg := startGateway(t, yaml[:i+1])
-	full, err := config.Parse([]byte(fmt.Sprintf("schemas: {dirs: [%q]}\n", filepath.Join(repoRoot(t), "schemas", "demo"))+yaml), nil)
+	full, err := config.Parse([]byte(fmt.Sprintf("schemas: {dirs: [%q]}\n", filepath.Join(testenv.RepoRoot(t), "schemas", "demo"))+yaml), nil)
 	require.NoError(t, err)
 	router, err := routing.New(cfg.Routes, cfg.Targets)
 	require.NoError(t, err)

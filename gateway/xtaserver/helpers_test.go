@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"github.com/drehscheibe/drehscheibe/test/testenv"
 	"io"
 	"net/http"
 	"os"
@@ -43,17 +44,6 @@ type env struct {
 	demo   []byte
 }
 
-func repoRoot(t testing.TB) string {
-	dir, err := os.Getwd()
-	require.NoError(t, err)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		dir = filepath.Dir(dir)
-	}
-}
-
 // restKey is the API key of the REST sender "portal-rest".
 const restKey = "xta-test-rest-key-0123456789"
 
@@ -64,7 +54,7 @@ func start(t *testing.T, extra string) *env {
 // startWith starts a gateway whose nats section is natsYAML (with %q for a data dir).
 func startWith(t *testing.T, extra, natsYAML, maxContainer string) *env {
 	v := xtatest.New(t)
-	root := repoRoot(t)
+	root := testenv.RepoRoot(t)
 	tmp := t.TempDir()
 	e := &env{t: t, v: v, pki: xtatest.NewPKI(t, tmp), outbox: filepath.Join(tmp, "outbox")}
 	var err error

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/drehscheibe/drehscheibe/test/testenv"
 	"io"
 	"net/http"
 	"os"
@@ -39,7 +40,7 @@ func (h headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // takes the client identity from the configured header, and only from it.
 func TestPlainHTTPBehindAProxy(t *testing.T) {
 	v := xtatest.New(t)
-	root, tmp := repoRoot(t), t.TempDir()
+	root, tmp := testenv.RepoRoot(t), t.TempDir()
 	cfg, err := config.Parse([]byte(fmt.Sprintf(`
 server: {listen: 127.0.0.1:0}
 nats: {data_dir: %q}

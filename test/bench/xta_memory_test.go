@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"github.com/drehscheibe/drehscheibe/test/testenv"
 	"net"
 	"net/http"
 	"os"
@@ -23,16 +24,6 @@ import (
 	"github.com/drehscheibe/drehscheibe/adapters/xta"
 	"github.com/drehscheibe/drehscheibe/adapters/xta/xtatest"
 )
-
-func repoRoot(b testing.TB) string {
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		dir = filepath.Dir(dir)
-	}
-}
 
 func freePort(b testing.TB) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -86,7 +77,7 @@ func heapInuse(api string) int64 {
 // sampled from /metrics every 10 ms.
 func BenchmarkXTALargeContainerMemory(b *testing.B) {
 	xtatest.Dir(b)
-	root, tmp := repoRoot(b), b.TempDir()
+	root, tmp := testenv.RepoRoot(b), b.TempDir()
 	bin := filepath.Join(tmp, "drehscheibe")
 	if out, err := exec.Command("go", "build", "-o", bin, filepath.Join(root, "cmd", "drehscheibe")).CombinedOutput(); err != nil {
 		b.Fatalf("build: %v\n%s", err, out)

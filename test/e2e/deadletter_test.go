@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"github.com/drehscheibe/drehscheibe/test/testenv"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -116,7 +117,7 @@ routes:
   - {name: to-fv, match: {sender: portal}, target: fv}
   - {name: to-ext, match: {sender: ext-portal}, target: ext}
   - {name: to-drop, match: {sender: drop-portal}, target: drop}
-`, o.auditFile, filepath.Join(tmp, "nats"), o.payloadRetention, o.janitorInterval, filepath.Join(repoRoot(t), "schemas", "demo"),
+`, o.auditFile, filepath.Join(tmp, "nats"), o.payloadRetention, o.janitorInterval, filepath.Join(testenv.RepoRoot(t), "schemas", "demo"),
 		config.HashAPIKey(portalKey), config.HashAPIKey(extSenderKey), config.HashAPIKey(dropKey), config.HashAPIKey(adminKey),
 		rcv.srv.URL, webhookEnv, e.outbox)
 	cfg, err := config.Parse([]byte(yaml), func(string) (string, bool) { return "", false })
@@ -136,7 +137,7 @@ routes:
 }
 
 func demoMessage(t *testing.T) []byte {
-	b, err := os.ReadFile(filepath.Join(repoRoot(t), "examples", "demo", "antrag-valid.xml"))
+	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "examples", "demo", "antrag-valid.xml"))
 	require.NoError(t, err)
 	return b
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/drehscheibe/drehscheibe/test/testenv"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -15,7 +16,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -38,28 +38,6 @@ const (
 	slowKey = "e2e-slow-key-0123456789"
 )
 
-// repoRoot is the directory holding go.mod.
-func repoRoot(t testing.TB) string {
-	dir, err := os.Getwd()
-	require.NoError(t, err)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		require.NotEqual(t, parent, dir, "go.mod not found")
-		dir = parent
-	}
-}
-
-func sharedXoev(t testing.TB) string {
-	d := filepath.Join(repoRoot(t), "..", "shared", "xoev")
-	if _, err := os.Stat(d); err != nil {
-		t.Skipf("../shared/xoev not present: %v", err)
-	}
-	return d
-}
-
 // env is one running gateway.
 type env struct {
 	t       *testing.T
@@ -67,29 +45,11 @@ type env struct {
 	outbox  string // production filedrop dir
 	testbox string // test filedrop dir
 	g       *gateway.Gateway
-	logs    *syncBuffer
-}
-
-// syncBuffer collects the gateway's log lines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs    *testenv.LogBuffer
 }
 
 func start(t *testing.T) *env {
-	root := repoRoot(t)
+	root := testenv.RepoRoot(t)
 	tmp := t.TempDir()
 	e := &env{t: t, outbox: filepath.Join(tmp, "outbox"), testbox: filepath.Join(tmp, "testbox")}
 	yaml := fmt.Sprintf(`
@@ -125,11 +85,11 @@ routes:
     match: {sender: e2e-portal}
     target: fachverfahren
     test_target: testsystem
-`, filepath.Join(tmp, "nats"), filepath.Join(root, "schemas", "demo"), sharedXoev(t),
+`, filepath.Join(tmp, "nats"), filepath.Join(root, "schemas", "demo"), testenv.Shared(t, "xoev"),
 		config.HashAPIKey(portalKey), config.HashAPIKey(otherKey), config.HashAPIKey(limitedKey), config.HashAPIKey(slowKey), e.outbox, e.testbox)
 	cfg, err := config.Parse([]byte(yaml), func(string) (string, bool) { return "", false })
 	require.NoError(t, err)
-	e.logs = &syncBuffer{}
+	e.logs = &testenv.LogBuffer{}
 	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(e.logs), zap.DebugLevel))
 	ctx := context.Background()
 	e.g, err = gateway.New(ctx, cfg, log)
@@ -197,7 +157,7 @@ func (e *env) delivered(dir, id string) []byte {
 
 // realMessages lists every real message instance in ../shared/xoev.
 func realMessages(t *testing.T) []string {
-	root := sharedXoev(t)
+	root := testenv.Shared(t, "xoev")
 	var out []string
 	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
 		if err != nil {
@@ -265,7 +225,7 @@ func TestRealMessagesEndToEnd(t *testing.T) {
 
 func TestRefusals(t *testing.T) {
 	e := start(t)
-	root := repoRoot(t)
+	root := testenv.RepoRoot(t)
 	demo := func(name string) []byte {
 		b, err := os.ReadFile(filepath.Join(root, "examples", "demo", name))
 		require.NoError(t, err)
@@ -342,7 +302,7 @@ func TestRefusals(t *testing.T) {
 
 func TestIdempotencyStatusAndTestMessages(t *testing.T) {
 	e := start(t)
-	root := repoRoot(t)
+	root := testenv.RepoRoot(t)
 	valid, err := os.ReadFile(filepath.Join(root, "examples", "demo", "antrag-valid.xml"))
 	require.NoError(t, err)
 	testMsg, err := os.ReadFile(filepath.Join(root, "examples", "demo", "antrag-test.xml"))
@@ -386,7 +346,7 @@ func TestIdempotencyStatusAndTestMessages(t *testing.T) {
 
 func TestMultipartWithAttachments(t *testing.T) {
 	e := start(t)
-	root := repoRoot(t)
+	root := testenv.RepoRoot(t)
 	msg, err := os.ReadFile(filepath.Join(root, "examples", "demo", "antrag-valid.xml"))
 	require.NoError(t, err)
 	att1 := []byte("%PDF-1.4 fictitious Bauzeichnung\x00\x01\x02")
@@ -448,7 +408,7 @@ func TestMultipartWithAttachments(t *testing.T) {
 // online service would send them.
 func TestXMeldExamples(t *testing.T) {
 	e := start(t)
-	dir := filepath.Join(repoRoot(t), "examples", "xmeld")
+	dir := filepath.Join(testenv.RepoRoot(t), "examples", "xmeld")
 	read := func(n string) []byte {
 		b, err := os.ReadFile(filepath.Join(dir, n))
 		require.NoError(t, err)
@@ -479,7 +439,7 @@ func TestXMeldExamples(t *testing.T) {
 // Operators see health, readiness and metrics; logs carry ids and never message content.
 func TestOperations(t *testing.T) {
 	e := start(t)
-	root := repoRoot(t)
+	root := testenv.RepoRoot(t)
 	valid, err := os.ReadFile(filepath.Join(root, "examples", "demo", "antrag-valid.xml"))
 	require.NoError(t, err)
 	invalid, err := os.ReadFile(filepath.Join(root, "examples", "demo", "antrag-invalid.xml"))

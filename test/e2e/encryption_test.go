@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/drehscheibe/drehscheibe/test/testenv"
 	"io/fs"
 	"net/http"
 	"os"
@@ -38,7 +39,7 @@ targets:
   - {name: later, type: external}
 routes:
   - {name: all, match: {}, target: later}
-`, dataDir, enc, filepath.Join(repoRoot(t), "schemas", "demo"), config.HashAPIKey(portalKey))
+`, dataDir, enc, filepath.Join(testenv.RepoRoot(t), "schemas", "demo"), config.HashAPIKey(portalKey))
 	cfg, err := config.Parse([]byte(yaml), func(string) (string, bool) { return "", false })
 	require.NoError(t, err)
 	ctx := context.Background()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/drehscheibe/drehscheibe/test/testenv"
 	"io"
 	"net/http"
 	"os"
@@ -23,7 +24,7 @@ import (
 // TestClientCertificates runs the gateway over HTTPS with a client CA and
 // principals that authenticate by key, by certificate, or by both.
 func TestClientCertificates(t *testing.T) {
-	root := repoRoot(t)
+	root := testenv.RepoRoot(t)
 	tmp := t.TempDir()
 	pki := xtatest.NewPKI(t, tmp)
 	const (
@@ -117,7 +118,7 @@ routes:
 // 429 with Retry-After, that other senders go on, and that the bucket refills.
 func TestRateLimit(t *testing.T) {
 	e := start(t)
-	valid, err := os.ReadFile(filepath.Join(repoRoot(t), "examples", "demo", "antrag-valid.xml"))
+	valid, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "examples", "demo", "antrag-valid.xml"))
 	require.NoError(t, err)
 	validate := func(key string) response {
 		return e.do(http.MethodPost, "/v1/validate", key, "application/xml", valid, nil)

@@ -1,15 +1,14 @@
 package hostile
 
 import (
-	"bytes"
 	"context"
 	"fmt"
+	"github.com/drehscheibe/drehscheibe/test/testenv"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -36,42 +35,10 @@ const (
 // exceed it.
 const maxAttachmentBytes = 4 << 20
 
-// repoRoot is the directory holding go.mod.
-func repoRoot(t testing.TB) string {
-	dir, err := os.Getwd()
-	require.NoError(t, err)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		require.NotEqual(t, parent, dir, "go.mod not found")
-		dir = parent
-	}
-}
-
-// syncBuffer collects the gateway's log lines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // env is the gateway under attack and what the test watches.
 type env struct {
 	addr   string
-	logs   *syncBuffer
+	logs   *testenv.LogBuffer
 	canary *canary
 	secret string // a file with a secret an external entity may try to read
 }
@@ -80,7 +47,7 @@ type env struct {
 // demo standard and, when present, the real schemas of ../shared/xoev, the
 // REST API on loopback with the default limits but short timeouts.
 func start(t *testing.T) *env {
-	root := repoRoot(t)
+	root := testenv.RepoRoot(t)
 	tmp := t.TempDir()
 	dirs := []string{filepath.Join(root, "schemas", "demo")}
 	if shared := filepath.Join(root, "..", "shared", "xoev"); dirExists(shared) {
@@ -122,7 +89,7 @@ routes:
 		config.HashAPIKey(apiKey), filepath.Join(tmp, "outbox"), filepath.Join(tmp, "testbox"))
 	cfg, err := config.Parse([]byte(yaml), nil)
 	require.NoError(t, err)
-	e := &env{logs: &syncBuffer{}, canary: listenCanary(t)}
+	e := &env{logs: &testenv.LogBuffer{}, canary: listenCanary(t)}
 	e.secret = filepath.Join(tmp, "secret.txt")
 	require.NoError(t, os.WriteFile(e.secret, []byte(secretContent), 0o600))
 	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(e.logs), zap.DebugLevel))

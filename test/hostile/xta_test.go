@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/drehscheibe/drehscheibe/test/testenv"
 	"io"
 	"net/http"
 	"os"
@@ -31,7 +32,7 @@ const xtaMaxContainer = "1MiB"
 // (pretended) TLS-terminating proxy: the client identity comes from
 // X-Verified-Client.
 func startXTA(t *testing.T) (*env, *gateway.Gateway) {
-	root, tmp := repoRoot(t), t.TempDir()
+	root, tmp := testenv.RepoRoot(t), t.TempDir()
 	cfg, err := config.Parse([]byte(fmt.Sprintf(`
 server: {listen: 127.0.0.1:0}
 nats: {data_dir: %q}
@@ -53,7 +54,7 @@ xta:
 `, filepath.Join(tmp, "nats"), filepath.Join(root, "schemas", "demo"), config.HashAPIKey(apiKey),
 		filepath.Join(tmp, "outbox"), xtaMaxContainer)), nil)
 	require.NoError(t, err)
-	e := &env{logs: &syncBuffer{}, canary: listenCanary(t), secret: filepath.Join(tmp, "secret.txt")}
+	e := &env{logs: &testenv.LogBuffer{}, canary: listenCanary(t), secret: filepath.Join(tmp, "secret.txt")}
 	require.NoError(t, os.WriteFile(e.secret, []byte(secretContent), 0o600))
 	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(e.logs), zap.DebugLevel))
 	g, err := gateway.New(context.Background(), cfg, log)
@@ -221,7 +222,7 @@ func TestHostileXTA(t *testing.T) {
 	assert.NotContains(t, logs, secretContent, "the secret file in the logs")
 
 	// The same request, well-formed, is taken and stored.
-	demo, err := os.ReadFile(filepath.Join(repoRoot(t), "examples", "demo", "antrag-valid.xml"))
+	demo, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "examples", "demo", "antrag-valid.xml"))
 	require.NoError(t, err)
 	ok := postXTA(e.addr, mtomType, rootPart(sendMessage(include))+binaryPart("antrag@client", demo)+"--b--\r\n")
 	require.NoError(t, ok.err)
