@@ -69,7 +69,7 @@ var ErrInvalidSubmissionID = errors.New("submission id cannot be used as a direc
 
 // ErrSizeMismatch is returned when an attachment's content is not as long as
 // its declared size; the gateway retries.
-var ErrSizeMismatch = errors.New("attachment content does not match its declared size")
+var ErrSizeMismatch = delivery.ErrSizeMismatch
 
 var (
 	_ delivery.Adapter = (*Adapter)(nil)

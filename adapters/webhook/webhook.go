@@ -54,7 +54,7 @@ const maxDrain = 64 << 10
 // ErrSizeMismatch is returned when an attachment's content is not as long as
 // its declared size, or differs between the two reads the adapter makes; the
 // gateway retries.
-var ErrSizeMismatch = errors.New("attachment content does not match its declared size")
+var ErrSizeMismatch = delivery.ErrSizeMismatch
 
 // ErrContentChanged is returned when an attachment reads differently the
 // second time: the signature would not match the body, so nothing is sent.

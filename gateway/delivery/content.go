@@ -15,6 +15,10 @@ import (
 // match the declared size and SHA-256. The gateway retries the delivery.
 var ErrContentMismatch = errors.New("content does not match its size and SHA-256")
 
+// ErrSizeMismatch is what an adapter returns when an attachment's content is
+// not as long as its declared Size; the gateway retries the delivery.
+var ErrSizeMismatch = errors.New("attachment content does not match its declared size")
+
 // Content is a message as the gateway stored it. A message can be tens of
 // megabytes: adapters stream it with Open rather than holding it in memory.
 type Content struct {
