@@ -24,6 +24,7 @@ import (
 	"github.com/drehscheibe/drehscheibe/gateway/delivery"
 	"github.com/drehscheibe/drehscheibe/gateway/dispatch"
 	"github.com/drehscheibe/drehscheibe/gateway/intake"
+	"github.com/drehscheibe/drehscheibe/gateway/mailbox"
 	"github.com/drehscheibe/drehscheibe/gateway/metrics"
 	"github.com/drehscheibe/drehscheibe/gateway/retention"
 	"github.com/drehscheibe/drehscheibe/gateway/routing"
@@ -52,6 +53,8 @@ type Gateway struct {
 	ln       net.Listener
 	stopPoll context.CancelFunc
 	bg       sync.WaitGroup // the pollers and the janitor
+	// boxes are the message boxes (nil without box targets, readers and XTA).
+	boxes *mailbox.Boxes
 	// XTA server (nil unless xta.enabled) on a listener of its own.
 	XTA     *xtaserver.Server
 	xtaHTTP *http.Server
@@ -61,10 +64,10 @@ type Gateway struct {
 }
 
 // KnownTargetType reports whether typ is a registered adapter, "external"
-// or the gateway's own XTA message box "xta-box".
+// or the gateway's own message box ("box", or its older name "xta-box").
 func KnownTargetType(typ string) bool {
 	_, ok := delivery.Lookup(typ)
-	return ok || typ == ExternalType || typ == xtaserver.BoxType
+	return ok || typ == ExternalType || mailbox.IsType(typ)
 }
 
 // XMLLimits returns the validator's limits of the limits section.
@@ -109,8 +112,8 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (g *Gateway, 
 	for _, t := range cfg.Targets {
 		dt := dispatch.Target{Name: t.Name, Type: t.Type, Concurrency: t.Concurrency, MaxAttempts: t.MaxAttempts, AckWait: t.AckWait,
 			RetryInitial: t.Retry.Initial, RetryMax: t.Retry.Max, MaxAge: t.MaxAge}
-		limits[t.Name] = retention.Target{Type: t.Type, MaxAge: t.MaxAge, Grace: 10 * t.AckWait, Box: t.Type == xtaserver.BoxType}
-		if t.Type != ExternalType && t.Type != xtaserver.BoxType {
+		limits[t.Name] = retention.Target{Type: t.Type, MaxAge: t.MaxAge, Grace: 10 * t.AckWait, Box: mailbox.IsType(t.Type)}
+		if t.Type != ExternalType && !mailbox.IsType(t.Type) {
 			f, _ := delivery.Lookup(t.Type)
 			a, err := f(t.Name, t.DecodeOptions)
 			if err != nil {
@@ -132,6 +135,12 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (g *Gateway, 
 	if err != nil {
 		closeAdapters(targets)
 		return nil, err
+	}
+	if needBoxes(cfg) {
+		if g.boxes, err = mailbox.Open(ctx, g.Store, cfg.XTA.InstanceID); err != nil {
+			closeAdapters(targets)
+			return nil, err
+		}
 	}
 	if u := g.Store.ClientURL(); u != "" {
 		log.Info("embedded nats accepts clients", zap.String("url", u))
@@ -195,10 +204,10 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (g *Gateway, 
 		if err := g.newXTA(ctx, pipeline, router); err != nil {
 			return nil, err
 		}
-		for i := range targets {
-			if targets[i].Type == xtaserver.BoxType {
-				targets[i].Adapter = g.XTA.Box(targets[i].Name)
-			}
+	}
+	for i := range targets {
+		if mailbox.IsType(targets[i].Type) {
+			targets[i].Adapter = g.boxes.Adapter(targets[i].Name, targets[i].Type)
 		}
 	}
 	if len(cfg.XTA.Pull) > 0 {
@@ -210,11 +219,25 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (g *Gateway, 
 	return g, nil
 }
 
+// needBoxes reports whether the gateway keeps message boxes: for box
+// targets, REST readers or the XTA server (whose message id index lives there).
+func needBoxes(cfg *config.Config) bool {
+	if cfg.XTA.Enabled || len(cfg.Readers) > 0 {
+		return true
+	}
+	for _, t := range cfg.Targets {
+		if mailbox.IsType(t.Type) {
+			return true
+		}
+	}
+	return false
+}
+
 // newXTA builds the XTA server and binds its listener.
 func (g *Gateway) newXTA(ctx context.Context, p *intake.Pipeline, r *routing.Router) error {
 	var err error
 	g.XTA, err = xtaserver.New(ctx, xtaserver.Options{
-		Config: g.cfg.XTA, Targets: g.cfg.Targets, Pipeline: p, Router: r, Store: g.Store, Log: g.log, Audit: g.audit,
+		Config: g.cfg.XTA, Targets: g.cfg.Targets, Pipeline: p, Router: r, Store: g.Store, Log: g.log, Audit: g.audit, Boxes: g.boxes,
 	})
 	if err != nil {
 		return err

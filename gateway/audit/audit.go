@@ -1,5 +1,6 @@
 // Package audit writes the audit log: one JSON line for every action a
-// principal takes on a submission (submitted, fetched, replayed, discarded),
+// principal takes on a submission (submitted, fetched, closed, replayed,
+// discarded),
 // naming who, which submission, when and from which address. It never
 // carries message content. The logger is never sampled and does not depend
 // on log.level.
@@ -17,6 +18,8 @@ import (
 const (
 	Submitted = "submitted"
 	Fetched   = "fetched"
+	// Closed: a reader took the message out of its box.
+	Closed    = "closed"
 	Replayed  = "replayed"
 	Discarded = "discarded"
 )
@@ -24,7 +27,7 @@ const (
 // Entry is one action.
 type Entry struct {
 	Action string
-	// Role is "sender", "admin" or "xta-party"; Principal its name.
+	// Role is "sender", "reader", "admin" or "xta-party"; Principal its name.
 	Role, Principal string
 	SubmissionID    string
 	// RemoteAddr is the client's address (host:port) as the listener saw it.

@@ -4,7 +4,8 @@
 // DREHSCHEIBE_ followed by the key's path in upper case with dots replaced by
 // underscores: server.listen is DREHSCHEIBE_SERVER_LISTEN, nats.data_dir is
 // DREHSCHEIBE_NATS_DATA_DIR. A list of strings (schemas.dirs) is given as a
-// comma-separated value. Entries of the lists of senders, targets and routes,
+// comma-separated value. Entries of the lists of senders, readers, admins,
+// targets and routes,
 // and the adapter options of a target, cannot be overridden: they have no
 // stable path a variable could name. EnvVars lists every variable.
 //
@@ -41,6 +42,7 @@ type Config struct {
 	Limits  Limits   `yaml:"limits"`
 	Log     Log      `yaml:"log"`
 	Senders []Sender `yaml:"senders"`
+	Readers []Reader `yaml:"readers"`
 	Admins  []Admin  `yaml:"admins"`
 	Targets []Target `yaml:"targets"`
 	Routes  []Route  `yaml:"routes"`
@@ -245,6 +247,25 @@ type Allow struct {
 	MessageTypes []string `yaml:"message_types"`
 }
 
+// Reader is a Fachverfahren (an authority's system) allowed to fetch the
+// messages waiting in message boxes over REST (/v1/inbox), authenticated
+// like a sender.
+type Reader struct {
+	// Name identifies the reader in audit log lines and events.
+	Name string `yaml:"name"`
+	// Identifiers are the reader ids whose boxes it may read: the
+	// Behördenkennung or XTA party identifier a message is addressed to
+	// (its reader, e.g. "ags:09999000"), exactly as the message names it.
+	Identifiers []string `yaml:"identifiers"`
+	// APIKeySHA256 is the hex SHA-256 of the reader's API key, as for senders.
+	APIKeySHA256 string `yaml:"api_key_sha256"`
+	// ClientCert and RequireClientCert work as for senders.
+	ClientCert        ClientCert `yaml:"client_cert"`
+	RequireClientCert bool       `yaml:"require_client_cert"`
+	// RateLimit, when set, replaces server.rate_limit for this reader.
+	RateLimit *RateLimit `yaml:"rate_limit"`
+}
+
 // Admin is an operator allowed to use the admin endpoints (/v1/admin/…) and
 // the dlq commands, authenticated by an API key of its own.
 type Admin struct {
@@ -427,8 +448,8 @@ func Parse(data []byte, env func(string) (string, bool)) (*Config, error) {
 	return parse(data, env, "")
 }
 
-// HashAPIKey returns the hex SHA-256 of an API key, as senders[].api_key_sha256
-// and admins[].api_key_sha256 hold it.
+// HashAPIKey returns the hex SHA-256 of an API key, as senders[].api_key_sha256,
+// readers[].api_key_sha256 and admins[].api_key_sha256 hold it.
 func HashAPIKey(key string) string {
 	sum := sha256.Sum256([]byte(key))
 	return hex.EncodeToString(sum[:])

@@ -53,6 +53,9 @@ func parse(data []byte, env func(string) (string, bool), file string) (*Config, 
 	for i := range c.Senders {
 		c.Senders[i].APIKeySHA256 = strings.ToLower(c.Senders[i].APIKeySHA256)
 	}
+	for i := range c.Readers {
+		c.Readers[i].APIKeySHA256 = strings.ToLower(c.Readers[i].APIKeySHA256)
+	}
 	for i := range c.Admins {
 		c.Admins[i].APIKeySHA256 = strings.ToLower(c.Admins[i].APIKeySHA256)
 	}

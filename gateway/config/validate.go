@@ -401,9 +401,10 @@ func (c *Config) validateSchemas(p *problems) {
 	}
 }
 
-// validateKeys checks senders and admins: names unique within each list,
-// and every API key hash well-formed and used by one principal only, so
-// that a key identifies exactly one sender or one admin.
+// validateKeys checks senders, readers and admins: names unique within
+// each list, and every API key hash and client certificate well-formed and
+// used by one principal only, so that a credential identifies exactly one
+// sender, reader or admin.
 func (c *Config) validateKeys(p *problems) {
 	hashes, certs := map[string]string{}, map[string]string{}
 	names := map[string]int{}
@@ -416,6 +417,28 @@ func (c *Config) validateKeys(p *problems) {
 		checkPatterns(p, key+".allow.standards", s.Allow.Standards)
 		checkPatterns(p, key+".allow.readers", s.Allow.Readers)
 		checkPatterns(p, key+".allow.message_types", s.Allow.MessageTypes)
+	}
+	names = map[string]int{}
+	ids := map[string]string{}
+	for i, r := range c.Readers {
+		key := fmt.Sprintf("readers[%d]", i)
+		checkName(p, key+".name", r.Name, names, "readers", i)
+		checkCredentials(p, c, key, "reader", r.APIKeySHA256, r.ClientCert, r.RequireClientCert, hashes, certs)
+		checkRateLimit(p, key+".rate_limit", r.RateLimit)
+		if len(r.Identifiers) == 0 {
+			p.add(key+".identifiers", "required: the reader ids (Behördenkennung or XTA party identifier, e.g. \"ags:09999000\") whose messages %q may fetch", r.Name)
+		}
+		for j, id := range r.Identifiers {
+			k := fmt.Sprintf("%s.identifiers[%d]", key, j)
+			switch other, dup := ids[id]; {
+			case strings.TrimSpace(id) == "" || id != strings.TrimSpace(id):
+				p.add(k, "%q: a reader id without surrounding blanks, as the messages name it", id)
+			case dup:
+				p.add(k, "%q is already %s: every reader id belongs to one reader", id, other)
+			default:
+				ids[id] = k
+			}
+		}
 	}
 	names = map[string]int{}
 	for i, a := range c.Admins {
@@ -450,7 +473,7 @@ func checkCredentials(p *problems, c *Config, key, who, hash string, cc ClientCe
 		id = "san " + cc.SAN
 	}
 	if other, dup := certs[id]; dup {
-		p.add(key+".client_cert", "same certificate as %s; every sender and every admin needs its own", other)
+		p.add(key+".client_cert", "same certificate as %s; every sender, reader and admin needs its own", other)
 	} else {
 		certs[id] = key
 	}
@@ -477,7 +500,7 @@ func checkKeyHash(p *problems, key, who, hash string, seen map[string]string) {
 		p.add(key+".api_key_sha256", "must be 64 hex digits, the SHA-256 of the API key (printf %%s \"$KEY\" | sha256sum), not the key itself; got %d characters", len(hash))
 	default:
 		if other, dup := seen[h]; dup {
-			p.add(key+".api_key_sha256", "same API key as %s; every sender and every admin needs its own key", other)
+			p.add(key+".api_key_sha256", "same API key as %s; every sender, reader and admin needs its own key", other)
 		} else {
 			seen[h] = key
 		}

@@ -149,8 +149,8 @@ var instanceID = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,41}$`)
 func (c *Config) validateXTA(p *problems) {
 	x := c.XTA
 	for i, t := range c.Targets {
-		if t.Type == "xta-box" && !x.Enabled {
-			p.add(fmt.Sprintf("targets[%d].type", i), "an xta-box target needs xta.enabled: true, or no reader can fetch its messages")
+		if (t.Type == "box" || t.Type == "xta-box") && !x.Enabled && len(c.Readers) == 0 {
+			p.add(fmt.Sprintf("targets[%d].type", i), "a %s target needs readers (REST) or xta.enabled: true (XTA), or no reader can fetch its messages", t.Type)
 		}
 	}
 	c.validatePull(p)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"slices"
 	"strconv"
@@ -15,63 +14,12 @@ import (
 
 	"github.com/drehscheibe/drehscheibe/adapters/xta"
 	"github.com/drehscheibe/drehscheibe/gateway/audit"
-	"github.com/drehscheibe/drehscheibe/gateway/delivery"
+	"github.com/drehscheibe/drehscheibe/gateway/mailbox"
 	"github.com/drehscheibe/drehscheibe/gateway/store"
 )
 
 // maxListItems caps a status list when the request sets no maxListItems.
 const maxListItems = 1000
-
-// boxAdapter is the delivery adapter of an xta-box target: delivering puts
-// the message into its reader's box, where it waits until the reader fetches
-// and closes it.
-type boxAdapter struct {
-	s      *Server
-	target string
-}
-
-// Box returns the delivery adapter of the xta-box target named target.
-func (s *Server) Box(target string) delivery.Adapter { return &boxAdapter{s: s, target: target} }
-
-// Deliver puts d into the box of its reader. It is idempotent: a second
-// delivery of the same submission finds the entry there.
-func (b *boxAdapter) Deliver(ctx context.Context, d *delivery.Delivery) error {
-	e, err := b.s.st.Get(ctx, d.SubmissionID)
-	if err != nil {
-		return err
-	}
-	entry := boxEntry{
-		Submission: d.SubmissionID, Reader: d.Reader, Target: b.target, Delivered: time.Now().UTC(),
-		Size: d.Message.Size, Scenario: firstNonEmpty(d.Service, d.Namespace),
-		MessageID: "urn:de:xta:messageid:" + b.s.cfg.InstanceID + ":" + d.SubmissionID,
-	}
-	author := d.Author
-	var info xta.Info
-	if len(e.Record.XTA) > 0 && json.Unmarshal(e.Record.XTA, &info) == nil {
-		entry.Reader = info.MetaData.Destinations.Reader.ID()
-		entry.MessageID = strings.TrimSpace(info.MetaData.MsgIdentification.MessageID)
-		entry.Scenario = firstNonEmpty(strings.TrimSpace(info.MetaData.Qualifier.Service), entry.Scenario)
-		author = info.MetaData.Originators.Author.ID()
-	}
-	if entry.Reader == "" {
-		return delivery.Permanent(errors.New("the message names no reader, so it fits no message box"))
-	}
-	// The id index lets the reader close and the author follow the message.
-	// sendMessage wrote it already; messages from other intakes get it here.
-	if _, err := createJSON(ctx, b.s.state.kv, idKey(entry.MessageID), message{Submission: d.SubmissionID, Author: author, Reader: entry.Reader}); err != nil {
-		return err
-	}
-	if m, err := b.s.state.message(ctx, entry.MessageID); err != nil {
-		return err
-	} else if m.Submission != d.SubmissionID {
-		return delivery.Permanent(fmt.Errorf("message id %q is already used by submission %s", entry.MessageID, m.Submission))
-	}
-	_, err = createJSON(ctx, b.s.state.kv, boxKey(entry.Reader, d.SubmissionID), entry)
-	return err
-}
-
-// Close releases nothing: the box lives in JetStream.
-func (b *boxAdapter) Close() error { return nil }
 
 func (s *Server) msgBox(ctx context.Context, c *call) (*reply, *xta.Fault) {
 	p, f := s.author(c)
@@ -145,7 +93,7 @@ func parseTime(s string) (time.Time, error) {
 	return time.Parse("2006-01-02T15:04:05.999999999", s)
 }
 
-func (sel *selector) match(e *boxEntry) bool {
+func (sel *selector) match(e *mailbox.Entry) bool {
 	switch {
 	case sel.NewEntry != nil && *sel.NewEntry != e.InitialFetch.IsZero():
 		return false
@@ -160,12 +108,12 @@ func (sel *selector) match(e *boxEntry) bool {
 }
 
 // matches lists the entries of reader's box that sel selects and it has not returned yet.
-func (s *Server) matches(ctx context.Context, it *iteration) ([]boxEntry, error) {
-	all, err := s.state.box(ctx, it.Reader)
+func (s *Server) matches(ctx context.Context, it *iteration) ([]mailbox.Entry, error) {
+	all, err := s.state.boxes.List(ctx, it.Reader)
 	if err != nil {
 		return nil, err
 	}
-	var out []boxEntry
+	var out []mailbox.Entry
 	for i := range all {
 		if it.Selector.match(&all[i]) && !slices.Contains(it.Returned, all[i].Submission) {
 			out = append(out, all[i])
@@ -183,7 +131,7 @@ func (s *Server) saveIteration(ctx context.Context, rid string, it *iteration) e
 // iteration loads the iteration of rid for reader; nil if unknown (or another reader's).
 func (s *Server) iteration(ctx context.Context, rid, reader string) (*iteration, error) {
 	var it iteration
-	_, err := getJSON(ctx, s.state.reqs, "req."+hash(strings.TrimSpace(rid)), &it)
+	err := getJSON(ctx, s.state.reqs, "req."+hash(strings.TrimSpace(rid)), &it)
 	if errors.Is(err, errNotFound) || err == nil && it.Reader != reader {
 		return nil, nil
 	}
@@ -266,7 +214,7 @@ func (s *Server) emptyList(rid, reason string) *reply {
 }
 
 // boxMeta is the MessageMetaData of a box entry.
-func (s *Server) boxMeta(ctx context.Context, e *boxEntry) (xta.MessageMetaData, *store.Entry, *xta.Fault) {
+func (s *Server) boxMeta(ctx context.Context, e *mailbox.Entry) (xta.MessageMetaData, *store.Entry, *xta.Fault) {
 	se, err := s.st.Get(ctx, e.Submission)
 	if err != nil {
 		return xta.MessageMetaData{}, nil, internal(err)
@@ -302,7 +250,7 @@ func (s *Server) getNextMessage(ctx context.Context, reader string, req *xta.Msg
 		rid, it = newRequestID(), &iteration{Reader: reader}
 	}
 	for _, id := range req.LastMsgReceived {
-		if m, err := s.state.message(ctx, id); err == nil {
+		if m, err := s.state.boxes.Message(ctx, id); err == nil {
 			it.Returned = append(it.Returned, m.Submission)
 		}
 	}
@@ -325,14 +273,8 @@ func (s *Server) fetch(ctx context.Context, rid string, it *iteration) (*reply, 
 		return nil, xta.NewFault(xta.InvalidMessageIDCode, "%s", what)
 	}
 	e := ms[0]
-	if e.InitialFetch.IsZero() {
-		e.InitialFetch = time.Now().UTC()
-		if err := putJSON(ctx, s.state.kv, boxKey(e.Reader, e.Submission), e); err != nil {
-			return nil, internal(err)
-		}
-		if err := s.st.Append(ctx, e.Submission, store.Event{Type: store.EventFetched, Target: e.Target, Adapter: BoxType, Detail: "getMessage by " + it.Reader}); err != nil {
-			return nil, internal(err)
-		}
+	if err := s.state.boxes.MarkFetched(ctx, &e, "getMessage by "+it.Reader); err != nil {
+		return nil, internal(err)
 	}
 	meta, se, f := s.boxMeta(ctx, &e)
 	if f != nil {
@@ -414,29 +356,26 @@ func (s *Server) close(ctx context.Context, reader string, req *xta.MsgBoxGetNex
 		subs = it.Returned
 	}
 	for _, id := range ids {
-		m, err := s.state.message(ctx, id)
+		m, err := s.state.boxes.Message(ctx, id)
 		if err != nil && !errors.Is(err, errNotFound) {
 			return nil, internal(err)
 		}
 		if m == nil || m.Reader != reader {
 			return nil, xta.NewFault(xta.InvalidMessageIDCode, "no message %q in the box of %q", strings.TrimSpace(id), reader)
 		}
-		if _, err := s.state.kv.Get(ctx, boxKey(reader, m.Submission)); err != nil {
+		if _, err := s.state.boxes.Get(ctx, m.Submission, reader); err != nil {
 			return nil, xta.NewFault(xta.InvalidMessageIDCode, "message %q is not (or no longer) in the box of %q", strings.TrimSpace(id), reader)
 		}
 		subs = append(subs, m.Submission)
 	}
 	for _, sub := range subs {
-		var e boxEntry
-		if _, err := getJSON(ctx, s.state.kv, boxKey(reader, sub), &e); errors.Is(err, errNotFound) {
+		switch err := s.state.boxes.Close(ctx, reader, sub, "close by "+reader); {
+		case errors.Is(err, errNotFound):
 			continue
-		}
-		if err := s.st.Append(ctx, sub, store.Event{Type: store.EventClosed, Target: e.Target, Adapter: BoxType, Detail: "close by " + reader}); err != nil {
+		case err != nil:
 			return nil, internal(err)
 		}
-		if err := s.state.kv.Delete(ctx, boxKey(reader, sub)); err != nil {
-			return nil, internal(err)
-		}
+		s.audit.Record(audit.Entry{Action: audit.Closed, Role: "xta-party", Principal: reader, SubmissionID: sub, RemoteAddr: remoteAddr(ctx)})
 	}
 	return &reply{}, nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/drehscheibe/drehscheibe/adapters/xta"
+	"github.com/drehscheibe/drehscheibe/gateway/mailbox"
 	"github.com/drehscheibe/drehscheibe/gateway/store"
 )
 
@@ -67,12 +68,12 @@ func (s *Server) lookupService(c *call) (*reply, *xta.Fault) {
 
 // known finds the message of the body's wsa:MessageID that party may see
 // (as author or reader).
-func (s *Server) known(ctx context.Context, c *call, party string) (*message, string, *xta.Fault) {
+func (s *Server) known(ctx context.Context, c *call, party string) (*mailbox.Message, string, *xta.Fault) {
 	if c.env.Body.MessageID == nil || strings.TrimSpace(*c.env.Body.MessageID) == "" {
 		return nil, "", xta.NewFault(xta.NoParameters, "the body holds no wsa:MessageID")
 	}
 	id := strings.TrimSpace(*c.env.Body.MessageID)
-	m, err := s.state.message(ctx, id)
+	m, err := s.state.boxes.Message(ctx, id)
 	if errors.Is(err, errNotFound) || err == nil && m.Author != party && m.Reader != party {
 		return nil, id, xta.NewFault(xta.InvalidMessageIDCode, "no message %q for %q", id, party)
 	}
@@ -183,7 +184,7 @@ func (s *Server) cancelMessage(ctx context.Context, c *call) (*reply, *xta.Fault
 	case st == store.EventQueued || st == "retrying":
 	case st == store.EventDelivered && s.boxes[e.Record.Target]:
 		// Waiting in a box and not fetched yet: it leaves the box.
-		if err := s.state.kv.Delete(ctx, boxKey(m.Reader, m.Submission)); err != nil {
+		if err := s.state.boxes.Remove(ctx, m.Reader, m.Submission); err != nil {
 			return nil, internal(err)
 		}
 	default:

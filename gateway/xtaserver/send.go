@@ -15,6 +15,7 @@ import (
 	"github.com/drehscheibe/drehscheibe/gateway/audit"
 	"github.com/drehscheibe/drehscheibe/gateway/identify"
 	"github.com/drehscheibe/drehscheibe/gateway/intake"
+	"github.com/drehscheibe/drehscheibe/gateway/mailbox"
 	"github.com/drehscheibe/drehscheibe/gateway/problem"
 	"github.com/drehscheibe/drehscheibe/schemas"
 )
@@ -40,7 +41,7 @@ func (s *Server) sendMessage(ctx context.Context, c *call) (*reply, *xta.Fault) 
 	}
 	req.ReceivedAt = received
 	id := strings.TrimSpace(meta.MsgIdentification.MessageID)
-	switch m, err := s.state.message(ctx, id); {
+	switch m, err := s.state.boxes.Message(ctx, id); {
 	case err == nil:
 		return nil, xta.NewFault(xta.MessageIDTaken, "message id %q was used before (submission %s)", id, m.Submission)
 	case err != errNotFound:
@@ -63,7 +64,7 @@ func (s *Server) sendMessage(ctx context.Context, c *call) (*reply, *xta.Fault) 
 		return nil, xta.NewFault(xta.MessageIDTaken, "message id %q was used before (submission %s)", id, stored.Record.ID)
 	}
 	reader := meta.Destinations.Reader.ID()
-	if ok, err := createJSON(ctx, s.state.kv, idKey(id), message{Submission: stored.Record.ID, Author: party.Identifier, Reader: reader}); err != nil || !ok {
+	if ok, err := s.state.boxes.IndexMessage(ctx, id, mailbox.Message{Submission: stored.Record.ID, Author: party.Identifier, Reader: reader}); err != nil || !ok {
 		// The submission is stored and will be delivered; only the id index is missing.
 		s.log.Error("message id not indexed", zap.String("submission_id", stored.Record.ID), zap.Bool("taken", !ok), zap.Error(err))
 	}

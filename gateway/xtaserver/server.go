@@ -1,6 +1,6 @@
 // Package xtaserver is drehscheibe's XTA 2 Version 3 server: the SOAP
-// endpoint of ManagementPort, SendXtaPort and MsgBoxPort, the xta-box
-// delivery target behind MsgBoxPort, and the mapping of client
+// endpoint of ManagementPort, SendXtaPort and MsgBoxPort over the message
+// boxes of gateway/mailbox, and the mapping of client
 // certificates to XTA parties. The wire format comes from adapters/xta;
 // sendMessage goes through the same intake pipeline as the REST API.
 //
@@ -31,12 +31,10 @@ import (
 	"github.com/drehscheibe/drehscheibe/gateway/audit"
 	"github.com/drehscheibe/drehscheibe/gateway/config"
 	"github.com/drehscheibe/drehscheibe/gateway/intake"
+	"github.com/drehscheibe/drehscheibe/gateway/mailbox"
 	"github.com/drehscheibe/drehscheibe/gateway/routing"
 	"github.com/drehscheibe/drehscheibe/gateway/store"
 )
-
-// BoxType is the target type of message boxes.
-const BoxType = "xta-box"
 
 // Options are what the server needs from the gateway.
 type Options struct {
@@ -48,6 +46,9 @@ type Options struct {
 	Log      *zap.Logger
 	// Audit records accepted sendMessage calls; nil records nothing.
 	Audit *audit.Log
+	// Boxes are the message boxes of the box targets (gateway/mailbox),
+	// shared with the REST inbox.
+	Boxes *mailbox.Boxes
 }
 
 // Server answers XTA requests. It is an http.Handler.
@@ -60,7 +61,7 @@ type Server struct {
 	log      *zap.Logger
 	audit    *audit.Log
 	parties  map[string]config.XTAParty
-	boxes    map[string]bool // names of xta-box targets
+	boxes    map[string]bool // names of box targets
 	// maxRequest bounds the bytes read per request: inline base64 of the
 	// largest container plus room for the SOAP around it.
 	maxRequest int64
@@ -68,7 +69,7 @@ type Server struct {
 
 // New makes the server and the JetStream buckets it keeps its state in.
 func New(ctx context.Context, o Options) (*Server, error) {
-	st, err := openState(ctx, o.Store)
+	st, err := openState(ctx, o.Store, o.Boxes)
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +82,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		s.parties[p.Identifier] = p
 	}
 	for _, t := range o.Targets {
-		if t.Type == BoxType {
+		if mailbox.IsType(t.Type) {
 			s.boxes[t.Name] = true
 		}
 	}
