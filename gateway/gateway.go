@@ -159,16 +159,21 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (g *Gateway, 
 	var principals []api.Principal
 	perms := make(map[string]intake.Permissions, len(cfg.Senders))
 	for _, s := range cfg.Senders {
-		principals = append(principals, api.Principal{Name: s.Name, KeySHA256: s.APIKeySHA256,
+		principals = append(principals, api.Principal{Name: s.Name, Role: api.RoleSender, KeySHA256: s.APIKeySHA256,
 			CertSubjectCN: s.ClientCert.SubjectCN, CertSAN: s.ClientCert.SAN, RequireCert: s.RequireClientCert,
 			PerSecond: cfg.Server.Limit(s.RateLimit).PerSecond, Burst: cfg.Server.Limit(s.RateLimit).Burst})
 		perms[s.Name] = intake.Permissions{Services: s.Allow.Services, Standards: s.Allow.Standards,
 			Readers: s.Allow.Readers, MessageTypes: s.Allow.MessageTypes}
 	}
 	for _, a := range cfg.Admins {
-		principals = append(principals, api.Principal{Name: a.Name, Admin: true, KeySHA256: a.APIKeySHA256,
+		principals = append(principals, api.Principal{Name: a.Name, Role: api.RoleAdmin, KeySHA256: a.APIKeySHA256,
 			CertSubjectCN: a.ClientCert.SubjectCN, CertSAN: a.ClientCert.SAN, RequireCert: a.RequireClientCert,
 			PerSecond: cfg.Server.Limit(a.RateLimit).PerSecond, Burst: cfg.Server.Limit(a.RateLimit).Burst})
+	}
+	for _, rd := range cfg.Readers {
+		principals = append(principals, api.Principal{Name: rd.Name, Role: api.RoleReader, Identifiers: rd.Identifiers,
+			KeySHA256: rd.APIKeySHA256, CertSubjectCN: rd.ClientCert.SubjectCN, CertSAN: rd.ClientCert.SAN, RequireCert: rd.RequireClientCert,
+			PerSecond: cfg.Server.Limit(rd.RateLimit).PerSecond, Burst: cfg.Server.Limit(rd.RateLimit).Burst})
 	}
 	pipeline := &intake.Pipeline{Catalog: g.Catalog, Router: router, Store: g.Store, Obs: g.Metrics, Permissions: perms}
 	apiSrv := &api.Server{
@@ -177,6 +182,7 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (g *Gateway, 
 		Limits: api.Limits{MaxBodyBytes: int64(cfg.Server.MaxBodyBytes), MaxAttachments: cfg.Server.MaxAttachments,
 			MaxAttachmentBytes: int64(cfg.Server.MaxAttachmentBytes)},
 		Ready:   g.Ready,
+		Boxes:   g.boxes,
 		Targets: func(name string) bool { _, ok := limits[name]; return ok },
 	}
 	if t := cfg.Server.TLS; t.CertFile != "" {

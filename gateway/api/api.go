@@ -18,6 +18,7 @@ import (
 
 	"github.com/drehscheibe/drehscheibe/gateway/audit"
 	"github.com/drehscheibe/drehscheibe/gateway/intake"
+	"github.com/drehscheibe/drehscheibe/gateway/mailbox"
 	"github.com/drehscheibe/drehscheibe/gateway/metrics"
 	"github.com/drehscheibe/drehscheibe/gateway/problem"
 	"github.com/drehscheibe/drehscheibe/gateway/store"
@@ -45,8 +46,10 @@ type Server struct {
 	Metrics  *metrics.Metrics
 	Log      *zap.Logger
 	Limits   Limits
-	// Principals are the senders and admins that may use the API.
+	// Principals are the senders, readers and admins that may use the API.
 	Principals *Principals
+	// Boxes are the message boxes readers fetch from (/v1/inbox); nil: none.
+	Boxes *mailbox.Boxes
 	// Audit records who submitted, fetched, replayed or discarded what; nil records nothing.
 	Audit *audit.Log
 	// Targets reports whether a delivery target is configured (replay
@@ -64,6 +67,11 @@ func (s *Server) Handler() http.Handler {
 	s.route(mux, "/v1/submissions", http.MethodPost, s.submit)
 	s.route(mux, "/v1/submissions/{id}", http.MethodGet, s.status)
 	s.route(mux, "/v1/validate", http.MethodPost, s.validate)
+	s.route(mux, "/v1/inbox", http.MethodGet, s.listInbox)
+	s.route(mux, "/v1/inbox/{id}", http.MethodGet, s.showInbox)
+	s.route(mux, "/v1/inbox/{id}/message", http.MethodGet, s.fetchInboxMessage)
+	s.route(mux, "/v1/inbox/{id}/attachments/{n}", http.MethodGet, s.fetchInboxAttachment)
+	s.route(mux, "/v1/inbox/{id}/close", http.MethodPost, s.closeInbox)
 	s.route(mux, "/v1/admin/deadletters", http.MethodGet, s.listDeadLetters)
 	s.routes(mux, "/v1/admin/deadletters/{id}", map[string]http.HandlerFunc{
 		http.MethodGet: s.showDeadLetter, http.MethodDelete: s.discardDeadLetter})
@@ -153,9 +161,13 @@ func (s *Server) unavailable(w http.ResponseWriter, r *http.Request, err error) 
 	s.writeProblem(w, r, problem.New(problem.Unavailable, "the gateway's store is unavailable; retry later"))
 }
 
-// statusURL is the absolute URL of a submission: under PublicURL if set, else
-// under the scheme and host the client used.
+// statusURL is the absolute URL of a submission.
 func (s *Server) statusURL(r *http.Request, id string) string {
+	return s.baseURL(r) + "/v1/submissions/" + id
+}
+
+// baseURL is PublicURL if set, else the scheme and host the client used.
+func (s *Server) baseURL(r *http.Request) string {
 	base := strings.TrimRight(s.PublicURL, "/")
 	if base == "" {
 		scheme := "http"
@@ -164,7 +176,7 @@ func (s *Server) statusURL(r *http.Request, id string) string {
 		}
 		base = scheme + "://" + r.Host
 	}
-	return base + "/v1/submissions/" + id
+	return base
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -12,10 +12,23 @@ import (
 	"github.com/drehscheibe/drehscheibe/gateway/problem"
 )
 
-// Principal is a sender or an admin with its credentials.
+// Role is the kind of a principal: what it may do.
+type Role string
+
+// The roles: senders submit and follow their submissions, readers fetch
+// the messages in their boxes (/v1/inbox), admins use /v1/admin.
+const (
+	RoleSender Role = "sender"
+	RoleReader Role = "reader"
+	RoleAdmin  Role = "admin"
+)
+
+// Principal is a sender, reader or admin with its credentials.
 type Principal struct {
-	Name  string
-	Admin bool
+	Name string
+	Role Role
+	// Identifiers are a reader's reader ids: the boxes it may read.
+	Identifiers []string
 	// KeySHA256 is the hex SHA-256 of its API key; empty: no key.
 	KeySHA256 string
 	// CertSubjectCN or CertSAN names its TLS client certificate; both
@@ -90,31 +103,45 @@ func (ps *Principals) byKey(key string) *Principal {
 	return ps.keys[HashKey(key)]
 }
 
-// Why a principal of the other kind is refused (403).
-const (
-	senderKeysOnly = "an admin key cannot submit or read submissions; use a sender's key"
-	adminKeysOnly  = "a sender's key cannot use admin endpoints; use an admin key (admins in the gateway's configuration)"
-)
+// onlyFor says why a principal of another role is refused (403), by the
+// role the endpoint is for.
+var onlyFor = map[Role]string{
+	RoleSender: "only senders submit and read submissions; this key is a %s's",
+	RoleReader: "only readers (readers in the gateway's configuration) use the inbox; this key is a %s's",
+	RoleAdmin:  "only admins (admins in the gateway's configuration) use admin endpoints; this key is a %s's",
+}
 
 // sender authenticates a sender. It writes the 401 or 403 itself and
 // returns "" when it fails.
 func (s *Server) sender(w http.ResponseWriter, r *http.Request) string {
-	name, _ := s.authenticate(w, r, false)
-	return name
+	p, _ := s.authenticate(w, r, RoleSender)
+	if p == nil {
+		return ""
+	}
+	return p.Name
 }
 
 // admin authenticates an admin for /v1/admin/…, like sender.
 func (s *Server) admin(w http.ResponseWriter, r *http.Request) string {
-	name, _ := s.authenticate(w, r, true)
-	return name
+	p, _ := s.authenticate(w, r, RoleAdmin)
+	if p == nil {
+		return ""
+	}
+	return p.Name
+}
+
+// reader authenticates a reader for /v1/inbox/…; nil when it fails.
+func (s *Server) reader(w http.ResponseWriter, r *http.Request) *Principal {
+	p, _ := s.authenticate(w, r, RoleReader)
+	return p
 }
 
 // authenticate finds the request's principal by API key and client
 // certificate. Missing or invalid credentials, a key and a certificate of
 // different principals, or a key without the certificate its principal
-// requires are 401; a principal of the other kind (admin or not) is 403
-// with why. On failure it returns the problem type it answered with.
-func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, admin bool) (string, problem.Type) {
+// requires are 401; a principal of another role than want is 403 with why.
+// On failure it returns nil and the problem type it answered with.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, want Role) (*Principal, problem.Type) {
 	key := r.Header.Get("X-API-Key")
 	if a := r.Header.Get("Authorization"); key == "" && len(a) > 7 && strings.EqualFold(a[:7], "Bearer ") {
 		key = strings.TrimSpace(a[7:])
@@ -124,35 +151,31 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, admin bool
 	switch {
 	case key == "" && byCert == nil:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="drehscheibe"`)
-		return "", s.unauthorized(w, r, "no API key: send Authorization: Bearer <key> (or a configured client certificate)")
+		return nil, s.unauthorized(w, r, "no API key: send Authorization: Bearer <key> (or a configured client certificate)")
 	case key != "":
 		if p = s.Principals.byKey(key); p == nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="drehscheibe", error="invalid_token"`)
-			return "", s.unauthorized(w, r, "the API key is not valid")
+			return nil, s.unauthorized(w, r, "the API key is not valid")
 		}
 		if byCert != nil && byCert != p {
-			return "", s.unauthorized(w, r, "the API key and the client certificate belong to different principals")
+			return nil, s.unauthorized(w, r, "the API key and the client certificate belong to different principals")
 		}
 		if p.RequireCert && byCert != p {
-			return "", s.unauthorized(w, r, "%q must present its client certificate; the API key alone is not enough", p.Name)
+			return nil, s.unauthorized(w, r, "%q must present its client certificate; the API key alone is not enough", p.Name)
 		}
 	}
-	if p.Admin != admin {
-		why := senderKeysOnly
-		if admin {
-			why = adminKeysOnly
-		}
-		s.writeProblem(w, r, problem.New(problem.NotAllowed, "%s", why))
-		return "", problem.NotAllowed
+	if p.Role != want {
+		s.writeProblem(w, r, problem.New(problem.NotAllowed, onlyFor[want], p.Role))
+		return nil, problem.NotAllowed
 	}
 	if wait := p.wait(); wait > 0 {
 		secs := int(math.Ceil(wait.Seconds()))
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		s.writeProblem(w, r, problem.New(problem.RateLimited, "%q exceeded its rate limit of %d requests per second (burst %d); retry after %d s",
 			p.Name, p.PerSecond, p.Burst, secs))
-		return "", problem.RateLimited
+		return nil, problem.RateLimited
 	}
-	return p.Name, problem.Type{}
+	return p, problem.Type{}
 }
 
 // wait takes a token from the principal's bucket. It returns 0 when there

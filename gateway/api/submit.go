@@ -28,11 +28,12 @@ import (
 // submit handles POST /v1/submissions.
 func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 	received := time.Now().UTC()
-	sender, refused := s.authenticate(w, r, false)
-	if sender == "" {
+	p, refused := s.authenticate(w, r, RoleSender)
+	if p == nil {
 		s.count(refused.Slug)
 		return
 	}
+	sender := p.Name
 	req, prob := s.readRequest(w, r)
 	if prob != nil {
 		s.refuse(w, r, prob)

@@ -31,6 +31,14 @@ const (
 	webhookEnv   = "DREHSCHEIBE_E2E_WEBHOOK_SECRET"
 	extSenderKey = "e2e-ext-sender-key-0123456789"
 	dropKey      = "e2e-drop-sender-key-0123456789"
+	// boxSenderKey is a sender whose messages go to the message box "inbox".
+	boxSenderKey = "e2e-box-sender-key-0123456789"
+	// readerKey reads the box of ags:09999000, the reader of the demo message;
+	// otherReaderKey the box of ags:01111000; slowReaderKey (1 request a
+	// second, 2 at once) that of ags:02222000.
+	readerKey      = "e2e-reader-key-0123456789"
+	otherReaderKey = "e2e-other-reader-key-0123456789"
+	slowReaderKey  = "e2e-slow-reader-key-0123456789"
 )
 
 // receiver is a Fachverfahren's webhook endpoint on loopback that answers
@@ -77,7 +85,8 @@ type dlqOptions struct {
 // startDLQ starts a gateway with the demo schemas and three targets, each
 // reached by its own sender: portalKey → webhook "fv" (max_attempts 3, retry
 // from 200ms), extSenderKey → "ext" (external, max_attempts 2), dropKey →
-// filedrop "drop". adminKey is an admin.
+// filedrop "drop", boxSenderKey → message box "inbox" (readerKey,
+// otherReaderKey and slowReaderKey are its readers). adminKey is an admin.
 func startDLQ(t *testing.T, rcv *receiver, o dlqOptions) *env {
 	if o.payloadRetention == 0 {
 		o.payloadRetention = time.Hour
@@ -102,6 +111,11 @@ senders:
   - {name: portal, api_key_sha256: %s}
   - {name: ext-portal, api_key_sha256: %s}
   - {name: drop-portal, api_key_sha256: %s}
+  - {name: box-portal, api_key_sha256: %s}
+readers:
+  - {name: fv-musterstadt, identifiers: ["ags:09999000"], api_key_sha256: %s}
+  - {name: fv-other, identifiers: ["ags:01111000", "ags:01111001"], api_key_sha256: %s}
+  - {name: fv-slow, identifiers: ["ags:02222000"], api_key_sha256: %s, rate_limit: {per_second: 1, burst: 2}}
 admins:
   - {name: ops, api_key_sha256: %s}
 targets:
@@ -113,12 +127,15 @@ targets:
     options: {url: %q, secret_env: %s, timeout: 5s}
   - {name: ext, type: external, max_attempts: 2, ack_wait: 2s, max_age: 1h}
   - {name: drop, type: filedrop, max_age: 1h, options: {dir: %q}}
+  - {name: inbox, type: box, max_age: 1h}
 routes:
   - {name: to-fv, match: {sender: portal}, target: fv}
   - {name: to-ext, match: {sender: ext-portal}, target: ext}
   - {name: to-drop, match: {sender: drop-portal}, target: drop}
+  - {name: to-inbox, match: {sender: box-portal}, target: inbox}
 `, o.auditFile, filepath.Join(tmp, "nats"), o.payloadRetention, o.janitorInterval, filepath.Join(testenv.RepoRoot(t), "schemas", "demo"),
-		config.HashAPIKey(portalKey), config.HashAPIKey(extSenderKey), config.HashAPIKey(dropKey), config.HashAPIKey(adminKey),
+		config.HashAPIKey(portalKey), config.HashAPIKey(extSenderKey), config.HashAPIKey(dropKey), config.HashAPIKey(boxSenderKey),
+		config.HashAPIKey(readerKey), config.HashAPIKey(otherReaderKey), config.HashAPIKey(slowReaderKey), config.HashAPIKey(adminKey),
 		rcv.srv.URL, webhookEnv, e.outbox)
 	cfg, err := config.Parse([]byte(yaml), func(string) (string, bool) { return "", false })
 	require.NoError(t, err)
