@@ -59,14 +59,14 @@ type attachmentView struct {
 
 type inboxList struct {
 	Messages []inboxView `json:"messages"`
-	// NextCursor, when set, fetches the next page (?cursor=…).
-	NextCursor string `json:"next_cursor,omitempty"`
+	// Next, when set, fetches the next page (?after=…), as for dead letters.
+	Next string `json:"next,omitempty"`
 }
 
 // boxID matches what can be a submission id; anything else is not in a box.
 var boxID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
-// listInbox handles GET /v1/inbox: the messages in the boxes of the
+// listInbox handles GET /v1/inbox[?fetched=&limit=&after=]: the messages in the boxes of the
 // reader's identifiers, oldest first, a page at a time.
 func (s *Server) listInbox(w http.ResponseWriter, r *http.Request) {
 	p := s.reader(w, r)
@@ -93,10 +93,10 @@ func (s *Server) listInbox(w http.ResponseWriter, r *http.Request) {
 		fetched = &b
 	}
 	var after *mailbox.Entry
-	if v := q.Get("cursor"); v != "" {
+	if v := q.Get("after"); v != "" {
 		var ok bool
 		if after, ok = parseCursor(v); !ok {
-			s.writeProblem(w, r, problem.New(problem.BadRequest, "cursor %q is not a next_cursor of this endpoint", v))
+			s.writeProblem(w, r, problem.New(problem.BadRequest, "after must be the next value of an earlier page, got %q", v))
 			return
 		}
 	}
@@ -116,7 +116,7 @@ func (s *Server) listInbox(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		if len(list.Messages) == limit {
-			list.NextCursor = cursor(last)
+			list.Next = cursor(last)
 			break
 		}
 		se, err := s.Store.Get(r.Context(), e.Submission)

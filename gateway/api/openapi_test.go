@@ -44,6 +44,8 @@ func TestOpenAPIMatchesCode(t *testing.T) {
 
 	endpoints := map[string][]string{
 		"/v1/submissions": {"post"}, "/v1/submissions/{id}": {"get"}, "/v1/validate": {"post"},
+		"/v1/inbox": {"get"}, "/v1/inbox/{id}": {"get"}, "/v1/inbox/{id}/message": {"get"},
+		"/v1/inbox/{id}/attachments/{n}": {"get"}, "/v1/inbox/{id}/close": {"post"},
 		"/v1/admin/deadletters": {"get"}, "/v1/admin/deadletters/{id}": {"delete", "get"},
 		"/v1/admin/deadletters/{id}/replay": {"post"},
 		"/openapi.json":                     {"get"}, "/healthz": {"get"}, "/readyz": {"get"}, "/metrics": {"get"},
@@ -64,7 +66,7 @@ func TestOpenAPIMatchesCode(t *testing.T) {
 		// protected ones answer 401, never 404 or 405).
 		for _, m := range documented {
 			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, httptest.NewRequest(strings.ToUpper(m), strings.ReplaceAll(path, "{id}", "x"), nil))
+			h.ServeHTTP(rec, httptest.NewRequest(strings.ToUpper(m), strings.NewReplacer("{id}", "x", "{n}", "1").Replace(path), nil))
 			assert.NotContains(t, []int{http.StatusNotFound, http.StatusMethodNotAllowed}, rec.Code, "%s %s", m, path)
 		}
 	}

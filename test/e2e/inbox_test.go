@@ -50,12 +50,12 @@ func (e *env) inbox(key, q string) ([]map[string]any, string) {
 	r := e.do(http.MethodGet, "/v1/inbox"+q, key, "", nil, nil)
 	require.Equal(e.t, http.StatusOK, r.Code, string(r.Body))
 	var out struct {
-		Messages   []map[string]any `json:"messages"`
-		NextCursor string           `json:"next_cursor"`
+		Messages []map[string]any `json:"messages"`
+		Next     string           `json:"next"`
 	}
 	require.NoError(e.t, json.Unmarshal(r.Body, &out))
 	require.NotNil(e.t, out.Messages, "messages is a list, never null")
-	return out.Messages, out.NextCursor
+	return out.Messages, out.Next
 }
 
 // waitInbox polls the reader's inbox until it holds n messages.
@@ -180,7 +180,7 @@ func TestInboxOverREST(t *testing.T) {
 }
 
 // TestInboxPaging checks the order (oldest first), the pages and their
-// cursor, and the answers to bad paging parameters.
+// next value, and the answers to bad paging parameters.
 func TestInboxPaging(t *testing.T) {
 	e := startDLQ(t, newReceiver(t, http.StatusOK), dlqOptions{})
 	var ids []string
@@ -192,7 +192,7 @@ func TestInboxPaging(t *testing.T) {
 	page1, next := e.inbox(readerKey, "?limit=2")
 	require.Len(t, page1, 2)
 	require.NotEmpty(t, next)
-	page2, last := e.inbox(readerKey, "?limit=2&cursor="+next)
+	page2, last := e.inbox(readerKey, "?limit=2&after="+next)
 	require.Len(t, page2, 1)
 	assert.Empty(t, last, "no page after the last")
 	var got []string
@@ -201,7 +201,7 @@ func TestInboxPaging(t *testing.T) {
 	}
 	assert.Equal(t, ids, got, "oldest first, each once")
 
-	for _, q := range []string{"?limit=0", "?limit=1001", "?limit=x", "?cursor=not-a-cursor", "?fetched=maybe"} {
+	for _, q := range []string{"?limit=0", "?limit=1001", "?limit=x", "?after=not-a-cursor", "?fetched=maybe"} {
 		r := e.do(http.MethodGet, "/v1/inbox"+q, readerKey, "", nil, nil)
 		assert.Equal(t, http.StatusBadRequest, r.Code, q)
 		assert.Equal(t, "application/problem+json", r.Header.Get("Content-Type"), q)
