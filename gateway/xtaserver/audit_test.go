@@ -15,9 +15,9 @@ import (
 	"github.com/drehscheibe/drehscheibe/adapters/xta"
 )
 
-// TestXTAIsAudited checks that an accepted sendMessage and a getMessage
-// each write one audit line naming the party and its address, and that
-// refused calls write none.
+// TestXTAIsAudited checks that an accepted sendMessage, a getMessage and
+// a close each write one audit line naming the party and its address, and
+// that refused calls write none.
 func TestXTAIsAudited(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "audit.log")
 	e := start(t, fmt.Sprintf("log: {audit_file: %q}\n", file))
@@ -30,15 +30,20 @@ func TestXTAIsAudited(t *testing.T) {
 	}, 10*time.Second, 50*time.Millisecond, "the message reaches B's box")
 	_, err := e.call("fachverfahren-c", xta.OpGetMessage, xta.AuthorHeader(readerC), fetchByID("audit-1"))
 	fault(t, err, "9070")
+	_, err = e.call("fachverfahren-c", xta.OpClose, xta.AuthorHeader(readerC), closeReq("1", "audit-1"))
+	fault(t, err, "9070")
+	_, err = e.call("fachverfahren-b", xta.OpClose, b, closeReq("1", "audit-1"))
+	require.NoError(t, err)
 
 	raw, err := os.ReadFile(file)
 	require.NoError(t, err)
 	assert.NotContains(t, string(raw), "Mustermann", "no message content")
 	lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
-	require.Len(t, lines, 2, "one line per accepted call, none for refused ones: %s", raw)
-	var sent, fetched map[string]any
+	require.Len(t, lines, 3, "one line per accepted call, none for refused ones: %s", raw)
+	var sent, fetched, closed map[string]any
 	require.NoError(t, json.Unmarshal([]byte(lines[0]), &sent))
 	require.NoError(t, json.Unmarshal([]byte(lines[1]), &fetched))
+	require.NoError(t, json.Unmarshal([]byte(lines[2]), &closed))
 	assert.Equal(t, "submitted", sent["action"])
 	assert.Equal(t, "xta-party", sent["role"])
 	assert.Equal(t, "efa:demo-portal", sent["principal"])
@@ -46,7 +51,10 @@ func TestXTAIsAudited(t *testing.T) {
 	assert.Equal(t, "fetched", fetched["action"])
 	assert.Equal(t, "ags:07777000", fetched["principal"])
 	assert.Equal(t, sent["submission_id"], fetched["submission_id"])
-	for _, l := range []map[string]any{sent, fetched} {
+	assert.Equal(t, "closed", closed["action"])
+	assert.Equal(t, "ags:07777000", closed["principal"])
+	assert.Equal(t, sent["submission_id"], closed["submission_id"])
+	for _, l := range []map[string]any{sent, fetched, closed} {
 		assert.True(t, strings.HasPrefix(l["remote_addr"].(string), "127.0.0.1:"), "remote_addr %v", l["remote_addr"])
 	}
 }

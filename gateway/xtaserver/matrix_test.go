@@ -54,16 +54,22 @@ func TestAccessMatrix(t *testing.T) {
 		{op: xta.OpCheckAccountActive, as: readerB, right: "fachverfahren-b"},
 		{op: xta.OpCreateMessageID, as: portal, right: "portal"},
 		{op: xta.OpLookupService, as: portal, right: "portal", body: lookup},
-		{op: xta.OpGetStatusList, as: readerB, right: "fachverfahren-b", body: statusList(0, "MessageMetaData", nil)},
+		{op: xta.OpGetStatusList, as: readerB, right: "fachverfahren-b", body: statusList(0, "MessageMetaData", nil)}, // another reader: below
 		{op: xta.OpGetMessage, as: readerB, right: "fachverfahren-b", body: fetchByID("matrix-1"),
 			self: "fachverfahren-c", selfAs: readerC, selfWant: "9070"},
-		{op: xta.OpGetNextMessage, as: readerB, right: "fachverfahren-b", body: getNext("MsgBoxGetNextRequest", "1")},
+		{op: xta.OpGetNextMessage, as: readerB, right: "fachverfahren-b", body: getNext("MsgBoxGetNextRequest", "1"),
+			self: "fachverfahren-c", selfAs: readerC, selfWant: "9070"},
 		{op: xta.OpGetTransportReport, as: portal, right: "portal", body: byID("matrix-1"),
 			self: "fachverfahren-c", selfAs: readerC, selfWant: "9070"},
 		{op: xta.OpCancelMessage, as: portal, right: "", body: byID("matrix-1"),
 			self: "fachverfahren-c", selfAs: readerC, selfWant: "9070"},
-		{op: xta.OpClose, as: readerB, right: "fachverfahren-b", body: closeReq("1", "matrix-1")},
+		{op: xta.OpClose, as: readerB, right: "fachverfahren-b", body: closeReq("1", "matrix-1"),
+			self: "fachverfahren-c", selfAs: readerC, selfWant: "9070"},
 	}
+	// Another reader's status list does not contain B's message.
+	env, err := e.call("fachverfahren-c", xta.OpGetStatusList, xta.AuthorHeader(readerC), statusList(0, "MessageMetaData", nil))
+	require.NoError(t, err)
+	assert.NotContains(t, ids(env.Body.MsgStatusList), "matrix-1")
 	for _, o := range ops {
 		name := o.op.Name
 		h := xta.AuthorHeader(o.as)
@@ -90,7 +96,7 @@ func TestAccessMatrix(t *testing.T) {
 	m := meta("matrix-2", portal, readerB)
 	content := xta.Content{ContentType: "application/xml", Data: e.demoFor("ags:07777000")}
 	body := func(w *xta.Writer) { xta.WriteContainer(w, &content, nil) }
-	_, err := e.call("unknown-client", xta.OpSendMessage, m.Write, body)
+	_, err = e.call("unknown-client", xta.OpSendMessage, m.Write, body)
 	fault(t, err, "9014")
 	_, err = e.call("fachverfahren-a", xta.OpSendMessage, m.Write, body)
 	fault(t, err, "9014")
