@@ -31,6 +31,7 @@ func TestClientCertificates(t *testing.T) {
 		keyPortal = "cert-test-portal-key-0123456789"
 		keyStrict = "cert-test-strict-key-0123456789"
 		keyOps    = "cert-test-ops-key-0123456789"
+		keyReader = "cert-test-reader-key-0123456789"
 	)
 	yaml := fmt.Sprintf(`
 server:
@@ -42,6 +43,9 @@ senders:
   - {name: key-portal, api_key_sha256: %s}
   - {name: cert-portal, client_cert: {subject_cn: cert-portal}}
   - {name: strict-portal, api_key_sha256: %s, client_cert: {san: strict.example.org}, require_client_cert: true}
+readers:
+  - {name: cert-reader, identifiers: ["ags:09999000"], client_cert: {subject_cn: fv-reader}}
+  - {name: strict-reader, identifiers: ["ags:08888000"], api_key_sha256: %s, client_cert: {san: fv.example.org}, require_client_cert: true}
 admins:
   - {name: ops, api_key_sha256: %s, client_cert: {subject_cn: ops-admin}}
 targets:
@@ -49,7 +53,7 @@ targets:
 routes:
   - {name: all, match: {}, target: fv}
 `, pki.CertFile, pki.KeyFile, pki.CAFile, filepath.Join(tmp, "nats"), filepath.Join(root, "schemas", "demo"),
-		config.HashAPIKey(keyPortal), config.HashAPIKey(keyStrict), config.HashAPIKey(keyOps), filepath.Join(tmp, "out"))
+		config.HashAPIKey(keyPortal), config.HashAPIKey(keyStrict), config.HashAPIKey(keyReader), config.HashAPIKey(keyOps), filepath.Join(tmp, "out"))
 	cfg, err := config.Parse([]byte(yaml), func(string) (string, bool) { return "", false })
 	require.NoError(t, err)
 	ctx := context.Background()
@@ -72,6 +76,8 @@ routes:
 		"strict":      pki.HTTPClient(t, "someone", "strict.example.org"),
 		"ops-admin":   pki.HTTPClient(t, "ops-admin"),
 		"unmapped":    pki.HTTPClient(t, "nobody-we-know"),
+		"fv-reader":   pki.HTTPClient(t, "fv-reader"),
+		"strict-fv":   pki.HTTPClient(t, "someone-else", "fv.example.org"),
 	}
 	call := func(client, method, path, key string) int {
 		t.Helper()
@@ -109,6 +115,13 @@ routes:
 		{"admin certificate on submissions", "ops-admin", http.MethodPost, "/v1/validate", "", http.StatusForbidden},
 		{"sender certificate on admin endpoint", "cert-portal", http.MethodGet, "/v1/admin/deadletters", "", http.StatusForbidden},
 		{"admin key without certificate", "none", http.MethodGet, "/v1/admin/deadletters", keyOps, http.StatusOK},
+		{"reader certificate on the inbox", "fv-reader", http.MethodGet, "/v1/inbox", "", http.StatusOK},
+		{"reader certificate on submissions", "fv-reader", http.MethodPost, "/v1/validate", "", http.StatusForbidden},
+		{"sender certificate on the inbox", "cert-portal", http.MethodGet, "/v1/inbox", "", http.StatusForbidden},
+		{"admin certificate on the inbox", "ops-admin", http.MethodGet, "/v1/inbox", "", http.StatusForbidden},
+		{"reader key without its required certificate", "none", http.MethodGet, "/v1/inbox", keyReader, http.StatusUnauthorized},
+		{"reader key with another reader's certificate", "fv-reader", http.MethodGet, "/v1/inbox", keyReader, http.StatusUnauthorized},
+		{"reader key with its certificate", "strict-fv", http.MethodGet, "/v1/inbox", keyReader, http.StatusOK},
 	} {
 		assert.Equal(t, c.want, call(c.client, c.method, c.path, c.key), c.name)
 	}
