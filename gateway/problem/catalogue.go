@@ -29,11 +29,11 @@ var (
 	Unauthorized = Type{"unauthorized", http.StatusUnauthorized, "Missing or invalid credentials",
 		"Send the API key as `Authorization: Bearer <key>` (or `X-API-Key`), or present the client certificate the operator mapped to you. Also the answer when the key and the certificate belong to different principals, or when your principal requires its client certificate and the request came without it."}
 	NotAllowed = Type{"forbidden", http.StatusForbidden, "Not allowed with this key",
-		"The API key is valid but not allowed to do this. Either it is of the wrong kind for the endpoint (the admin endpoints under `/v1/admin/` take an admin key, the submission endpoints a sender's key; the operator configures admin keys under `admins`), or the submission is outside the sender's permissions (`senders[].allow`): `permission` names which (`services`, `standards`, `readers` or `message_types`), `value` the message's value and `allowed` the sender's patterns. Nothing was stored."}
+		"The API key is valid but not allowed to do this. Either it is of the wrong kind for the endpoint (the admin endpoints under `/v1/admin/` take an admin key, the submission endpoints a sender's key, the inbox under `/v1/inbox` a reader's key; the operator configures them under `admins`, `senders` and `readers`), or the submission is outside the sender's permissions (`senders[].allow`): `permission` names which (`services`, `standards`, `readers` or `message_types`), `value` the message's value and `allowed` the sender's patterns. Nothing was stored."}
 	RateLimited = Type{"rate-limited", http.StatusTooManyRequests, "Too many requests",
 		"Your sender (or admin) sent more requests than its rate limit allows (`senders[].rate_limit`, default `server.rate_limit`). Nothing was done; retry after `Retry-After` seconds."}
 	NotFound = Type{"not-found", http.StatusNotFound, "Not found",
-		"No submission with this id exists for your sender, or (on the admin endpoints) no dead letter for this submission id. (The gateway does not reveal whether another sender's submission exists.)"}
+		"No submission with this id exists for your sender, no message with this id waits in your inbox (`/v1/inbox/{id}`: never there, already closed, or an attachment number the message does not have), or (on the admin endpoints) no dead letter for this submission id. (The gateway does not reveal whether another sender's submission or another reader's message exists.)"}
 	IdempotencyConflict = Type{"idempotency-key-reused", http.StatusConflict, "Idempotency-Key reused with a different request",
 		"The Idempotency-Key was used before with a different body. Use a new key for a new submission."}
 	ReplayRefused = Type{"replay-refused", http.StatusConflict, "Dead letter cannot be replayed",
