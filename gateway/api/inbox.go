@@ -192,7 +192,9 @@ func (s *Server) showInbox(w http.ResponseWriter, r *http.Request) {
 	if p == nil {
 		return
 	}
-	s.audit(r, audit.Fetched, string(RoleReader), p.Name, e.Submission, e.Target, false)
+	if r.Method != http.MethodHead {
+		s.audit(r, audit.Fetched, string(RoleReader), p.Name, e.Submission, e.Target, false)
+	}
 	writeJSON(w, http.StatusOK, s.inboxView(r, e, *rec))
 }
 
