@@ -20,7 +20,6 @@ import (
 //
 //	DREHSCHEIBE_XTA_REQUESTS  req.<sha256(MsgBoxRequestID)> → iteration of getStatusList/getMessage (1 h)
 const (
-	StateBucket    = mailbox.Bucket
 	RequestsBucket = "DREHSCHEIBE_XTA_REQUESTS"
 	requestTTL     = time.Hour
 )
