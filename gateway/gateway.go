@@ -23,6 +23,7 @@ import (
 	"github.com/drehscheibe/drehscheibe/gateway/config"
 	"github.com/drehscheibe/drehscheibe/gateway/delivery"
 	"github.com/drehscheibe/drehscheibe/gateway/dispatch"
+	"github.com/drehscheibe/drehscheibe/gateway/inflight"
 	"github.com/drehscheibe/drehscheibe/gateway/intake"
 	"github.com/drehscheibe/drehscheibe/gateway/metrics"
 	"github.com/drehscheibe/drehscheibe/gateway/retention"
@@ -162,13 +163,16 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (g *Gateway, 
 			PerSecond: cfg.Server.Limit(a.RateLimit).PerSecond, Burst: cfg.Server.Limit(a.RateLimit).Burst})
 	}
 	pipeline := &intake.Pipeline{Catalog: g.Catalog, Router: router, Store: g.Store, Obs: g.Metrics, Permissions: perms}
+	// One bound for the bodies of both listeners: memory is the process's.
+	inFlight := inflight.New(cfg.Server.MaxInFlight, int64(cfg.Server.MaxInFlightBytes))
 	apiSrv := &api.Server{
 		Pipeline: pipeline,
 		Store:    g.Store, Metrics: g.Metrics, Log: log, Principals: api.NewPrincipals(principals), Audit: g.audit, PublicURL: cfg.Server.PublicURL,
 		Limits: api.Limits{MaxBodyBytes: int64(cfg.Server.MaxBodyBytes), MaxAttachments: cfg.Server.MaxAttachments,
 			MaxAttachmentBytes: int64(cfg.Server.MaxAttachmentBytes)},
-		Ready:   g.Ready,
-		Targets: func(name string) bool { _, ok := limits[name]; return ok },
+		Ready:    g.Ready,
+		Targets:  func(name string) bool { _, ok := limits[name]; return ok },
+		InFlight: inFlight,
 	}
 	if t := cfg.Server.TLS; t.CertFile != "" {
 		if g.certs, err = certs.Load(certs.Files{Cert: t.CertFile, Key: t.KeyFile, ClientCA: t.ClientCAFile}); err != nil {
@@ -192,7 +196,7 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (g *Gateway, 
 		return nil, fmt.Errorf("server.listen: %w", err)
 	}
 	if cfg.XTA.Enabled {
-		if err := g.newXTA(ctx, pipeline, router); err != nil {
+		if err := g.newXTA(ctx, pipeline, router, inFlight); err != nil {
 			return nil, err
 		}
 		for i := range targets {
@@ -211,10 +215,11 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (g *Gateway, 
 }
 
 // newXTA builds the XTA server and binds its listener.
-func (g *Gateway) newXTA(ctx context.Context, p *intake.Pipeline, r *routing.Router) error {
+func (g *Gateway) newXTA(ctx context.Context, p *intake.Pipeline, r *routing.Router, inFlight *inflight.Limiter) error {
 	var err error
 	g.XTA, err = xtaserver.New(ctx, xtaserver.Options{
 		Config: g.cfg.XTA, Targets: g.cfg.Targets, Pipeline: p, Router: r, Store: g.Store, Log: g.log, Audit: g.audit,
+		InFlight: inFlight,
 	})
 	if err != nil {
 		return err

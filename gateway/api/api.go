@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/drehscheibe/drehscheibe/gateway/audit"
+	"github.com/drehscheibe/drehscheibe/gateway/inflight"
 	"github.com/drehscheibe/drehscheibe/gateway/intake"
 	"github.com/drehscheibe/drehscheibe/gateway/metrics"
 	"github.com/drehscheibe/drehscheibe/gateway/problem"
@@ -56,6 +57,8 @@ type Server struct {
 	PublicURL string
 	// Ready reports readiness for /readyz.
 	Ready func(context.Context) error
+	// InFlight bounds the requests with a body in flight; nil: no bound.
+	InFlight *inflight.Limiter
 }
 
 // Handler returns the HTTP handler with every route and the middleware.
