@@ -209,6 +209,7 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (g *Gateway, 
 		if g.pull, err = xtapull.New(cfg.XTA.Pull, pipeline, g.Metrics, log); err != nil {
 			return nil, err
 		}
+		g.pull.Audit = g.audit
 	}
 	g.disp = dispatch.New(g.Store, log, g.Metrics, targets)
 	return g, nil

@@ -146,7 +146,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		s.unavailable(w, r, err)
 		return
 	}
-	s.audit(r, audit.Fetched, "sender", sender, e.Record.ID, "", false)
+	s.audit(r, audit.Viewed, "sender", sender, e.Record.ID, "", false)
 	writeJSON(w, http.StatusOK, statusView(e.Record, s.statusURL(r, e.Record.ID), status, events))
 }
 

@@ -198,6 +198,11 @@ func remoteAddr(ctx context.Context) string {
 	return a
 }
 
+// record writes the audit line of party's action on submission sub.
+func (s *Server) record(ctx context.Context, action, party, sub string) {
+	s.audit.Record(audit.Entry{Action: action, Role: "xta-party", Principal: party, SubmissionID: sub, RemoteAddr: remoteAddr(ctx)})
+}
+
 func (s *Server) dispatch(ctx context.Context, c *call) (*reply, *xta.Fault) {
 	switch c.op {
 	case xta.OpCheckAccountActive:
