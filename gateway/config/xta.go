@@ -204,7 +204,7 @@ func (c *Config) validateXTA(p *problems) {
 			c.Server.MaxInFlightBytes, need, x.MaxContainerBytes)
 	}
 	seen := map[string]int{}
-	limits := map[string]int{} // client → index of the first party with a rate limit of its own
+	limits := map[string]int{} // client → index of its first party
 	for i, pt := range x.Parties {
 		key := fmt.Sprintf("xta.parties[%d]", i)
 		if pt.Identifier == "" {
