@@ -55,7 +55,11 @@ func TestHostileInFlight(t *testing.T) {
 	busy := checkBusy(t, got, "server.max_in_flight_bytes", inFlightBytes)
 	assert.Equal(t, attackers-inFlightBytes/maxBodyBytes, busy, "all but the four that fit are refused: %s", tally(got))
 	if reset {
-		assert.Less(t, peak, int64(inFlightBytes+64<<20), "peak RSS growth %d MiB: the bodies in flight are bounded", peak>>20)
+		budget := int64(inFlightBytes + 64<<20)
+		if raceEnabled {
+			budget *= 3 // the race detector's shadow memory: measured 182 MiB instead of 60
+		}
+		assert.Less(t, peak, budget, "peak RSS growth %d MiB: the bodies in flight are bounded", peak>>20)
 	}
 
 	// Small bodies trickled in: the count bound.
