@@ -23,6 +23,7 @@ import (
 	"github.com/drehscheibe/drehscheibe/gateway/config"
 	"github.com/drehscheibe/drehscheibe/gateway/delivery"
 	"github.com/drehscheibe/drehscheibe/gateway/dispatch"
+	"github.com/drehscheibe/drehscheibe/gateway/inflight"
 	"github.com/drehscheibe/drehscheibe/gateway/intake"
 	"github.com/drehscheibe/drehscheibe/gateway/mailbox"
 	"github.com/drehscheibe/drehscheibe/gateway/metrics"
@@ -176,14 +177,17 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (g *Gateway, 
 			PerSecond: cfg.Server.Limit(rd.RateLimit).PerSecond, Burst: cfg.Server.Limit(rd.RateLimit).Burst})
 	}
 	pipeline := &intake.Pipeline{Catalog: g.Catalog, Router: router, Store: g.Store, Obs: g.Metrics, Permissions: perms}
+	// One bound for the bodies of both listeners: memory is the process's.
+	inFlight := inflight.New(cfg.Server.MaxInFlight, int64(cfg.Server.MaxInFlightBytes))
 	apiSrv := &api.Server{
 		Pipeline: pipeline,
 		Store:    g.Store, Metrics: g.Metrics, Log: log, Principals: api.NewPrincipals(principals), Audit: g.audit, PublicURL: cfg.Server.PublicURL,
 		Limits: api.Limits{MaxBodyBytes: int64(cfg.Server.MaxBodyBytes), MaxAttachments: cfg.Server.MaxAttachments,
 			MaxAttachmentBytes: int64(cfg.Server.MaxAttachmentBytes)},
-		Ready:   g.Ready,
-		Boxes:   g.boxes,
-		Targets: func(name string) bool { _, ok := limits[name]; return ok },
+		Ready:    g.Ready,
+		Boxes:    g.boxes,
+		Targets:  func(name string) bool { _, ok := limits[name]; return ok },
+		InFlight: inFlight,
 	}
 	if t := cfg.Server.TLS; t.CertFile != "" {
 		if g.certs, err = certs.Load(certs.Files{Cert: t.CertFile, Key: t.KeyFile, ClientCA: t.ClientCAFile}); err != nil {
@@ -207,7 +211,7 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (g *Gateway, 
 		return nil, fmt.Errorf("server.listen: %w", err)
 	}
 	if cfg.XTA.Enabled {
-		if err := g.newXTA(ctx, pipeline, router); err != nil {
+		if err := g.newXTA(ctx, pipeline, router, inFlight); err != nil {
 			return nil, err
 		}
 	}
@@ -220,6 +224,7 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (g *Gateway, 
 		if g.pull, err = xtapull.New(cfg.XTA.Pull, pipeline, g.Metrics, log); err != nil {
 			return nil, err
 		}
+		g.pull.Audit = g.audit
 	}
 	g.disp = dispatch.New(g.Store, log, g.Metrics, targets)
 	return g, nil
@@ -240,10 +245,11 @@ func needBoxes(cfg *config.Config) bool {
 }
 
 // newXTA builds the XTA server and binds its listener.
-func (g *Gateway) newXTA(ctx context.Context, p *intake.Pipeline, r *routing.Router) error {
+func (g *Gateway) newXTA(ctx context.Context, p *intake.Pipeline, r *routing.Router, inFlight *inflight.Limiter) error {
 	var err error
 	g.XTA, err = xtaserver.New(ctx, xtaserver.Options{
 		Config: g.cfg.XTA, Targets: g.cfg.Targets, Pipeline: p, Router: r, Store: g.Store, Log: g.log, Audit: g.audit, Boxes: g.boxes,
+		InFlight: inFlight,
 	})
 	if err != nil {
 		return err

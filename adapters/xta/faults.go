@@ -51,7 +51,7 @@ var (
 	MessageIDTaken = Code{"9024", ParameterIsNotValid, "MessageID ist bereits vergeben", true,
 		"A message with this message id was accepted before (ids are compared case-insensitively). Ask createMessageId for a new id."}
 	Internal = Code{"9030", TechnicalProblem, "Interner Fehler beim XTA-Server bzw. XTA-Dienstleister", false,
-		"drehscheibe could not do what was asked (JetStream unavailable, shutting down). Nothing was stored; retry later."}
+		"drehscheibe could not do what was asked: JetStream unavailable, shutting down, the client over its rate limit (xta.rate_limit, xta.parties[].rate_limit) or the gateway busy (server.max_in_flight, server.max_in_flight_bytes); the reason says which, and a Retry-After header says when to retry. Nothing was done; retry later."}
 	DeliveryFailed = Code{"9032", TechnicalProblem, "Fehler bei der Zustellung", false,
 		"The message cannot be routed: no routing rule takes it, or a test message matched a rule without a test target; the reason names the reader and message type. For sendMessageSync also: the target did not take the message (failed, or not within xta.sync_timeout); the message is stored then, and its delivery goes on: follow it with getTransportReport instead of sending it again."}
 	SchemaViolation = Code{"9050", MessageSchemaViolation, "Fachnachricht ist nicht schemakonform", true,

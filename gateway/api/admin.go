@@ -51,7 +51,8 @@ func newDeadLetterView(dl *store.DeadLetter) deadLetterView {
 
 // listDeadLetters handles GET /v1/admin/deadletters[?target=&limit=&after=].
 func (s *Server) listDeadLetters(w http.ResponseWriter, r *http.Request) {
-	if s.admin(w, r) == "" {
+	admin := s.admin(w, r)
+	if admin == "" {
 		return
 	}
 	q := r.URL.Query()
@@ -87,9 +88,13 @@ func (s *Server) listDeadLetters(w http.ResponseWriter, r *http.Request) {
 		DeadLetters []deadLetterView `json:"dead_letters"`
 		Next        string           `json:"next,omitempty"`
 	}{DeadLetters: make([]deadLetterView, 0, len(list))}
+	ids := make([]string, 0, len(list))
 	for i := range list {
 		out.DeadLetters = append(out.DeadLetters, newDeadLetterView(&list[i]))
+		ids = append(ids, list[i].ID)
 	}
+	s.Audit.Record(audit.Entry{Action: audit.Listed, Role: "admin", Principal: admin, SubmissionIDs: ids, RemoteAddr: r.RemoteAddr,
+		RequestID: requestID(r.Context()), Target: target})
 	if next != 0 {
 		out.Next = strconv.FormatUint(next, 10)
 	}
@@ -114,7 +119,8 @@ func (s *Server) deadLetter(w http.ResponseWriter, r *http.Request) *store.DeadL
 // showDeadLetter handles GET /v1/admin/deadletters/{id}: the dead letter with
 // the submission's current status and its whole event log.
 func (s *Server) showDeadLetter(w http.ResponseWriter, r *http.Request) {
-	if s.admin(w, r) == "" {
+	admin := s.admin(w, r)
+	if admin == "" {
 		return
 	}
 	dl := s.deadLetter(w, r)
@@ -130,6 +136,7 @@ func (s *Server) showDeadLetter(w http.ResponseWriter, r *http.Request) {
 		s.unavailable(w, r, err)
 		return
 	}
+	s.audit(r, audit.Viewed, "admin", admin, dl.ID, dl.Target, false)
 	writeJSON(w, http.StatusOK, v)
 }
 

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/drehscheibe/drehscheibe/gateway/audit"
+	"github.com/drehscheibe/drehscheibe/gateway/inflight"
 	"github.com/drehscheibe/drehscheibe/gateway/intake"
 	"github.com/drehscheibe/drehscheibe/gateway/mailbox"
 	"github.com/drehscheibe/drehscheibe/gateway/metrics"
@@ -59,6 +60,8 @@ type Server struct {
 	PublicURL string
 	// Ready reports readiness for /readyz.
 	Ready func(context.Context) error
+	// InFlight bounds the requests with a body in flight; nil: no bound.
+	InFlight *inflight.Limiter
 }
 
 // Handler returns the HTTP handler with every route and the middleware.
@@ -151,7 +154,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		s.unavailable(w, r, err)
 		return
 	}
-	s.audit(r, audit.Fetched, "sender", sender, e.Record.ID, "", false)
+	s.audit(r, audit.Viewed, "sender", sender, e.Record.ID, "", false)
 	writeJSON(w, http.StatusOK, statusView(e.Record, s.statusURL(r, e.Record.ID), status, events))
 }
 

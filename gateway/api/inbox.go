@@ -130,6 +130,14 @@ func (s *Server) listInbox(w http.ResponseWriter, r *http.Request) {
 		list.Messages = append(list.Messages, s.inboxView(r, e, se.Record))
 		last = e
 	}
+	if r.Method != http.MethodHead {
+		ids := make([]string, len(list.Messages))
+		for i, m := range list.Messages {
+			ids[i] = m.SubmissionID
+		}
+		s.Audit.Record(audit.Entry{Action: audit.Listed, Role: string(RoleReader), Principal: p.Name, SubmissionIDs: ids,
+			RemoteAddr: r.RemoteAddr, RequestID: requestID(r.Context())})
+	}
 	writeJSON(w, http.StatusOK, list)
 }
 
@@ -193,7 +201,7 @@ func (s *Server) showInbox(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method != http.MethodHead {
-		s.audit(r, audit.Fetched, string(RoleReader), p.Name, e.Submission, e.Target, false)
+		s.audit(r, audit.Viewed, string(RoleReader), p.Name, e.Submission, e.Target, false)
 	}
 	writeJSON(w, http.StatusOK, s.inboxView(r, e, *rec))
 }

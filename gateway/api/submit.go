@@ -34,6 +34,12 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sender := p.Name
+	release, prob := s.admit(w, r)
+	if prob != nil {
+		s.refuse(w, r, prob)
+		return
+	}
+	defer release()
 	req, prob := s.readRequest(w, r)
 	if prob != nil {
 		s.refuse(w, r, prob)
@@ -86,6 +92,12 @@ func (s *Server) validate(w http.ResponseWriter, r *http.Request) {
 	if sender == "" {
 		return
 	}
+	release, prob := s.admit(w, r)
+	if prob != nil {
+		s.writeProblem(w, r, prob)
+		return
+	}
+	defer release()
 	req, prob := s.readRequest(w, r)
 	if prob != nil {
 		s.writeProblem(w, r, prob)

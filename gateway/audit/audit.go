@@ -1,9 +1,8 @@
 // Package audit writes the audit log: one JSON line for every action a
-// principal takes on a submission (submitted, fetched, closed, replayed,
-// discarded),
-// naming who, which submission, when and from which address. It never
-// carries message content. The logger is never sampled and does not depend
-// on log.level.
+// principal takes on a submission, reads included (submitted, viewed,
+// listed, fetched, closed, cancelled, replayed, discarded), naming who,
+// which submission, when and from which address. It never carries message
+// content. The logger is never sampled and does not depend on log.level.
 package audit
 
 import (
@@ -16,10 +15,21 @@ import (
 
 // The actions.
 const (
+	// Submitted: a sender or XTA author handed in the submission.
 	Submitted = "submitted"
-	Fetched   = "fetched"
-	// Closed: a reader took the message out of its box.
-	Closed    = "closed"
+	// Viewed: someone read the status, the record or the event log of one
+	// submission (REST status, admin dead-letter details, XTA transport report).
+	Viewed = "viewed"
+	// Listed: someone read a list naming submissions (admin dead letters,
+	// XTA status list); one line per list with the ids it showed.
+	Listed = "listed"
+	// Fetched: a reader got the content of the submission (XTA getMessage).
+	Fetched = "fetched"
+	// Closed: a reader confirmed receipt and the message left its box.
+	Closed = "closed"
+	// Cancelled: the author withdrew the submission (XTA cancelMessage).
+	Cancelled = "cancelled"
+	// Replayed and Discarded: an admin acted on a dead letter.
 	Replayed  = "replayed"
 	Discarded = "discarded"
 )
@@ -27,9 +37,13 @@ const (
 // Entry is one action.
 type Entry struct {
 	Action string
-	// Role is "sender", "reader", "admin" or "xta-party"; Principal its name.
+	// Role is "sender", "reader", "admin", "xta-party" or "xta-pull" (the pull
+	// intake, whose RemoteAddr is its source's URL); Principal is its name.
 	Role, Principal string
 	SubmissionID    string
+	// SubmissionIDs are the submissions a list showed (Listed only); the
+	// line carries them with their count.
+	SubmissionIDs []string
 	// RemoteAddr is the client's address (host:port) as the listener saw it.
 	RemoteAddr string
 	// RequestID links the line to the request's log lines (REST only).
@@ -77,8 +91,13 @@ func (l *Log) Record(e Entry) {
 	if l == nil {
 		return
 	}
-	fields := []zap.Field{zap.String("action", e.Action), zap.String("role", e.Role), zap.String("principal", e.Principal),
-		zap.String("submission_id", e.SubmissionID), zap.String("remote_addr", e.RemoteAddr)}
+	fields := []zap.Field{zap.String("action", e.Action), zap.String("role", e.Role), zap.String("principal", e.Principal)}
+	if e.Action == Listed {
+		fields = append(fields, zap.Int("count", len(e.SubmissionIDs)), zap.Strings("submission_ids", nonNil(e.SubmissionIDs)))
+	} else {
+		fields = append(fields, zap.String("submission_id", e.SubmissionID))
+	}
+	fields = append(fields, zap.String("remote_addr", e.RemoteAddr))
 	if e.RequestID != "" {
 		fields = append(fields, zap.String("request_id", e.RequestID))
 	}
@@ -89,6 +108,14 @@ func (l *Log) Record(e Entry) {
 		fields = append(fields, zap.Bool("duplicate", true))
 	}
 	l.z.Info("audit", fields...)
+}
+
+// nonNil makes an empty list a JSON array rather than null.
+func nonNil(ids []string) []string {
+	if ids == nil {
+		return []string{}
+	}
+	return ids
 }
 
 // Close flushes and closes the audit file, if any.

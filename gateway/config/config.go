@@ -76,6 +76,14 @@ type Server struct {
 	MaxAttachments int `yaml:"max_attachments"`
 	// MaxAttachmentBytes limits the size of one attachment.
 	MaxAttachmentBytes ByteSize `yaml:"max_attachment_bytes"`
+	// MaxInFlight bounds the requests with a body (REST submissions and
+	// validations, XTA calls) that the REST and the XTA listener read and
+	// process at once; one more is refused with 503 (XTA: fault 9030).
+	MaxInFlight int `yaml:"max_in_flight"`
+	// MaxInFlightBytes bounds the body bytes those requests may hold at
+	// once: each reserves its Content-Length, or without one the most it
+	// may send (max_body_bytes; on XTA the largest request).
+	MaxInFlightBytes ByteSize `yaml:"max_in_flight_bytes"`
 	// TLS, when CertFile is set, makes the listener speak HTTPS only.
 	TLS TLS `yaml:"tls"`
 	// RateLimit is the rate limit of every sender and admin that has none
@@ -397,6 +405,8 @@ func Default() *Config {
 			MaxBodyBytes:       16 * MiB,
 			MaxAttachments:     32,
 			MaxAttachmentBytes: 16 * MiB,
+			MaxInFlight:        128,
+			MaxInFlightBytes:   256 * MiB,
 		},
 		Limits: Limits{
 			MaxXMLDepth:          256,

@@ -155,6 +155,8 @@ func TestEnvVars(t *testing.T) {
 		"DREHSCHEIBE_XTA_TLS_CLIENT_CA_FILE":  "xta.tls.client_ca_file",
 		"DREHSCHEIBE_XTA_ALLOW_PLAIN_HTTP":    "xta.allow_plain_http",
 		"DREHSCHEIBE_XTA_SYNC_TIMEOUT":        "xta.sync_timeout",
+		"DREHSCHEIBE_SERVER_MAX_IN_FLIGHT":    "server.max_in_flight",
+		"DREHSCHEIBE_XTA_RATE_LIMIT_BURST":    "xta.rate_limit.burst",
 	} {
 		if got[name] != key {
 			t.Errorf("EnvVars: %s → %q, want %q", name, got[name], key)
@@ -167,8 +169,8 @@ func TestEnvVars(t *testing.T) {
 			}
 		}
 	}
-	if len(got) != 51 {
-		t.Errorf("EnvVars has %d variables, want 51 (15 server, 19 nats, 1 schemas, 4 limits, 2 log, 10 xta); update the count when adding keys", len(got))
+	if len(got) != 55 {
+		t.Errorf("EnvVars has %d variables, want 55 (17 server, 19 nats, 1 schemas, 4 limits, 2 log, 12 xta); update the count when adding keys", len(got))
 	}
 }
 
@@ -336,6 +338,12 @@ func TestValidationErrorsNameKeys(t *testing.T) {
 		{"xta party client", base + "xta:\n  enabled: true\n  allow_plain_http: true\n  parties:\n    - {identifier: 'ags:1'}\n", `xta.parties[0].client: required`},
 		{"xta party dup", base + "xta:\n  enabled: true\n  allow_plain_http: true\n  parties:\n    - {identifier: 'ags:1', client: a}\n    - {identifier: 'ags:1', client: b}\n", `xta.parties[1].identifier: "ags:1" is already xta.parties[0]`},
 		{"xta sync timeout", base + "xta: {enabled: true, allow_plain_http: true, sync_timeout: 90s}\n", `xta.sync_timeout: 1m30s must be shorter than server.write_timeout (1m0s)`},
+		{"xta rate limit", base + "xta: {enabled: true, allow_plain_http: true, rate_limit: {per_second: -2}}\n", `xta.rate_limit.per_second: must not be negative`},
+		{"xta party rate limit", base + "xta:\n  enabled: true\n  allow_plain_http: true\n  parties:\n    - {identifier: 'ags:1', client: a, rate_limit: {per_second: 5}}\n", `xta.parties[0].rate_limit.burst: must be at least 1 with a per_second limit, got 0`},
+		{"xta shared client rate limits", base + "xta:\n  enabled: true\n  allow_plain_http: true\n  parties:\n    - {identifier: 'ags:1', client: a}\n    - {identifier: 'ags:2', client: a, rate_limit: {per_second: 5, burst: 5}}\n", `xta.parties[1].rate_limit: client "a" shares one bucket with xta.parties[0], whose rate limit differs`},
+		{"in flight zero", base + "server: {max_in_flight: 0}\n", `server.max_in_flight: must be at least 1, got 0`},
+		{"in flight bytes below body", base + "server: {max_in_flight_bytes: 8MiB}\n", `server.max_in_flight_bytes: 8MiB is less than server.max_body_bytes (16MiB)`},
+		{"in flight bytes below xta request", base + "server: {max_in_flight_bytes: 20MiB}\nxta: {enabled: true, allow_plain_http: true}\n", `server.max_in_flight_bytes: 20MiB is less than the largest XTA request (56972628 bytes`},
 		{"xta pull url", base + "xta:\n  pull:\n    - {name: b, url: 'http://xta.example.de/', reader: 'ags:1'}\n", `xta.pull[0].url: "http://xta.example.de/": want https (http only to a loopback address)`},
 		{"xta pull cert", base + "xta:\n  pull:\n    - {name: b, url: 'https://xta.example.de/', reader: 'ags:1'}\n", `xta.pull[0].tls.cert_file: required: XTA servers authenticate clients by certificate`},
 		{"xta pull reader", base + "xta:\n  pull:\n    - {name: b, url: 'http://127.0.0.1:1/'}\n", `xta.pull[0].reader: required`},

@@ -181,6 +181,12 @@ func (c *Config) validateServer(p *problems) {
 	if s.MaxAttachmentBytes <= 0 {
 		p.add("server.max_attachment_bytes", "must be positive, e.g. \"16MiB\"")
 	}
+	if s.MaxInFlight < 1 {
+		p.add("server.max_in_flight", "must be at least 1, got %d", s.MaxInFlight)
+	}
+	if s.MaxInFlightBytes < s.MaxBodyBytes {
+		p.add("server.max_in_flight_bytes", "%s is less than server.max_body_bytes (%s): a request of the largest allowed size could never be answered", s.MaxInFlightBytes, s.MaxBodyBytes)
+	}
 	c.validateTLS(p)
 	checkRateLimit(p, "server.rate_limit", &s.RateLimit)
 }

@@ -39,6 +39,11 @@ type XTA struct {
 	// SyncTimeout bounds how long sendMessageSync waits for the delivery
 	// of a message of a synchronous route (routes[].sync).
 	SyncTimeout time.Duration `yaml:"sync_timeout"`
+	// RateLimit is the token bucket of every client (certificate identity)
+	// whose parties set none of their own, checked before the request body
+	// is read. Clients that are no party's client share one bucket of this
+	// size.
+	RateLimit RateLimit `yaml:"rate_limit"`
 	// Parties are the XTA accounts.
 	Parties []XTAParty `yaml:"parties"`
 	// Pull lists remote XTA message boxes whose messages the gateway
@@ -129,6 +134,10 @@ type XTAParty struct {
 	// client, lower-cased, with other characters than letters and digits
 	// as hyphens.
 	Sender string `yaml:"sender"`
+	// RateLimit, when set, replaces xta.rate_limit for the party's client.
+	// The bucket belongs to the client, so parties sharing a client share
+	// it and must not set different limits.
+	RateLimit *RateLimit `yaml:"rate_limit"`
 }
 
 // defaults for the xta section, set by Default.
@@ -139,6 +148,7 @@ func defaultXTA() XTA {
 		ClientHeader:      "X-Client-Identity",
 		MaxContainerBytes: 40 * MiB,
 		SyncTimeout:       30 * time.Second,
+		RateLimit:         RateLimit{PerSecond: 50, Burst: 100},
 	}
 }
 
@@ -188,7 +198,13 @@ func (c *Config) validateXTA(p *problems) {
 			}
 		}
 	}
+	checkRateLimit(p, "xta.rate_limit", &x.RateLimit)
+	if need := x.MaxRequestBytes(); x.MaxContainerBytes > 0 && int64(c.Server.MaxInFlightBytes) < need {
+		p.add("server.max_in_flight_bytes", "%s is less than the largest XTA request (%d bytes: xta.max_container_bytes %s as base64 plus 1 MiB of SOAP), which could then never be answered",
+			c.Server.MaxInFlightBytes, need, x.MaxContainerBytes)
+	}
 	seen := map[string]int{}
+	limits := map[string]int{} // client → index of its first party
 	for i, pt := range x.Parties {
 		key := fmt.Sprintf("xta.parties[%d]", i)
 		if pt.Identifier == "" {
@@ -207,7 +223,27 @@ func (c *Config) validateXTA(p *problems) {
 		if pt.Sender != "" && !token.MatchString(pt.Sender) {
 			p.add(key+".sender", "%q must be lower-case letters, digits and hyphens", pt.Sender)
 		}
+		checkRateLimit(p, key+".rate_limit", pt.RateLimit)
+		if j, ok := limits[pt.Client]; ok && pt.Client != "" && x.PartyLimit(pt) != x.PartyLimit(x.Parties[j]) {
+			p.add(key+".rate_limit", "client %q shares one bucket with xta.parties[%d], whose rate limit differs; give both the same rate_limit", pt.Client, j)
+		} else if !ok {
+			limits[pt.Client] = i
+		}
 	}
+}
+
+// MaxRequestBytes is the most one XTA request may carry: the largest
+// container as base64 plus 1 MiB of SOAP around it.
+func (x XTA) MaxRequestBytes() int64 {
+	return int64(x.MaxContainerBytes)/3*4 + 1<<20
+}
+
+// PartyLimit returns the rate limit of a party's client.
+func (x XTA) PartyLimit(pt XTAParty) RateLimit {
+	if pt.RateLimit != nil {
+		return *pt.RateLimit
+	}
+	return x.RateLimit
 }
 
 var nonToken = regexp.MustCompile(`[^a-z0-9]+`)

@@ -42,6 +42,8 @@ var (
 		"The endpoint does not support this HTTP method."}
 	Unavailable = Type{"unavailable", http.StatusServiceUnavailable, "Temporarily unavailable",
 		"The gateway cannot store the submission right now (JetStream unavailable, its limits reached, or the gateway shutting down). The submission was not accepted; retry after `Retry-After` seconds with the same Idempotency-Key."}
+	Busy = Type{"busy", http.StatusServiceUnavailable, "Gateway busy",
+		"The gateway holds as many requests with a body as it may at once: their number reached `server.max_in_flight`, or their bodies would exceed `server.max_in_flight_bytes` (`limit` and `limit_key` say which). The body was not read and nothing was done; retry after `Retry-After` seconds, with the same Idempotency-Key."}
 	Internal = Type{"internal-error", http.StatusInternalServerError, "Internal error",
 		"An unexpected error. The `request_id` identifies the log lines for the operator."}
 )
@@ -50,5 +52,5 @@ var (
 var Catalogue = []Type{
 	Malformed, Forbidden, SchemaViolation, UnknownMessage, MetadataConflict, NoRoute, TestRefused,
 	BadRequest, TooLarge, RequestTimeout, UnsupportedMediaType, Unauthorized, NotAllowed, RateLimited, NotFound, IdempotencyConflict,
-	ReplayRefused, MethodNotAllowed, Unavailable, Internal,
+	ReplayRefused, MethodNotAllowed, Unavailable, Busy, Internal,
 }

@@ -30,6 +30,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/drehscheibe/drehscheibe/adapters/xta"
+	"github.com/drehscheibe/drehscheibe/gateway/audit"
 	"github.com/drehscheibe/drehscheibe/gateway/config"
 	"github.com/drehscheibe/drehscheibe/gateway/intake"
 	"github.com/drehscheibe/drehscheibe/gateway/problem"
@@ -49,6 +50,10 @@ type Observer interface {
 
 // Puller polls the configured sources, each in a goroutine of its own.
 type Puller struct {
+	// Audit, if set before Start, records every message the sources store
+	// (action submitted, role xta-pull, the source's name, its URL as the
+	// address).
+	Audit   *audit.Log
 	sources []*source
 	log     *zap.Logger
 	cancel  context.CancelFunc
@@ -87,6 +92,10 @@ func New(cfg []config.XTAPull, p *intake.Pipeline, obs Observer, log *zap.Logger
 				MaxResponse: int64(c.MaxContainerBytes)/3*4 + 1<<20},
 			submit: func(ctx context.Context, req *intake.Request) (*store.Stored, *problem.Problem) {
 				st, _, prob := p.Submit(ctx, req)
+				if prob == nil {
+					pl.Audit.Record(audit.Entry{Action: audit.Submitted, Role: "xta-pull", Principal: c.Name,
+						SubmissionID: st.Record.ID, RemoteAddr: c.URL, Duplicate: st.Duplicate})
+				}
 				return st, prob
 			},
 			log: pl.log.With(zap.String("source", c.Name)), obs: obs, refused: map[string]time.Time{},

@@ -18,11 +18,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/drehscheibe/drehscheibe/adapters/filedrop"
 	"github.com/drehscheibe/drehscheibe/adapters/xta"
 	"github.com/drehscheibe/drehscheibe/adapters/xta/xtatest"
 	"github.com/drehscheibe/drehscheibe/gateway"
+	"github.com/drehscheibe/drehscheibe/gateway/audit"
 	"github.com/drehscheibe/drehscheibe/gateway/config"
 	"github.com/drehscheibe/drehscheibe/gateway/intake"
 	"github.com/drehscheibe/drehscheibe/gateway/routing"
@@ -239,10 +241,13 @@ func (b *remote) sendBody(t *testing.T, id string, body func(w *xta.Writer)) {
 }
 
 // A gateway that dies after storing a fetched message and before closing
-// it fetches the message again and stores it only once.
+// it fetches the message again and stores it only once. Both stores are
+// audited, the second as a duplicate.
 func TestPullIsIdempotentBetweenStoreAndClose(t *testing.T) {
 	b := startRemote(t)
 	p, outbox, _ := pullEnv(t, b, `  - {name: pulled, match: {sender: xta-pull-b}, target: fv}`)
+	var auditLog testenv.LogBuffer
+	p.Audit = audit.New(zapcore.AddSync(&auditLog))
 	b.send(t, "crash-1", demo(t))
 
 	xtapull.FailAfterStore(p, errors.New("killed"))
@@ -258,6 +263,19 @@ func TestPullIsIdempotentBetweenStoreAndClose(t *testing.T) {
 	rep, err := b.c.TransportReport(t.Context(), portal, "crash-1")
 	require.NoError(t, err)
 	assert.Equal(t, 1, rep.Status)
+
+	lines := strings.Split(strings.TrimSpace(auditLog.String()), "\n")
+	require.Len(t, lines, 2, auditLog.String())
+	for i, l := range lines {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal([]byte(l), &m))
+		assert.Equal(t, "submitted", m["action"])
+		assert.Equal(t, "xta-pull", m["role"])
+		assert.Equal(t, "b", m["principal"])
+		assert.Equal(t, b.url, m["remote_addr"])
+		assert.Equal(t, drop(t, outbox)[0].SubmissionID, m["submission_id"])
+		assert.Equal(t, i == 1, m["duplicate"] == true, "the second store is the first one again")
+	}
 }
 
 // A message the intake refuses (here: no route) stays in the remote box.

@@ -195,6 +195,11 @@ func (s *Server) nextList(ctx context.Context, rid string, it *iteration) (*repl
 	if err := s.saveIteration(ctx, rid, it); err != nil {
 		return nil, internal(err)
 	}
+	ids := make([]string, 0, len(page))
+	for _, e := range page {
+		ids = append(ids, e.Submission)
+	}
+	s.audit.Record(audit.Entry{Action: audit.Listed, Role: "xta-party", Principal: it.Reader, SubmissionIDs: ids, RemoteAddr: remoteAddr(ctx)})
 	reason := ""
 	if len(page) == 0 {
 		reason = xta.ReasonNoMatch
@@ -288,7 +293,7 @@ func (s *Server) fetch(ctx context.Context, rid string, it *iteration) (*reply, 
 	if err := s.saveIteration(ctx, rid, it); err != nil {
 		return nil, internal(err)
 	}
-	s.audit.Record(audit.Entry{Action: audit.Fetched, Role: "xta-party", Principal: it.Reader, SubmissionID: e.Submission, RemoteAddr: remoteAddr(ctx)})
+	s.record(ctx, audit.Fetched, it.Reader, e.Submission)
 	pending := len(ms) - 1
 	return &reply{
 		headers: func(w *xta.Writer) {
@@ -375,7 +380,7 @@ func (s *Server) close(ctx context.Context, reader string, req *xta.MsgBoxGetNex
 		case err != nil:
 			return nil, internal(err)
 		}
-		s.audit.Record(audit.Entry{Action: audit.Closed, Role: "xta-party", Principal: reader, SubmissionID: sub, RemoteAddr: remoteAddr(ctx)})
+		s.record(ctx, audit.Closed, reader, sub)
 	}
 	return &reply{}, nil
 }

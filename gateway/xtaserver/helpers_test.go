@@ -53,6 +53,20 @@ func start(t *testing.T, extra string) *env {
 
 // startWith starts a gateway whose nats section is natsYAML (with %q for a data dir).
 func startWith(t *testing.T, extra, natsYAML, maxContainer string) *env {
+	return startOpts(t, opts{extra: extra, nats: natsYAML, maxContainer: maxContainer})
+}
+
+// opts are the parts of the test configuration a test may change: extra
+// top-level YAML, the nats section, xta.max_container_bytes, and keys
+// added to the server section (", key: value") and to the xta section
+// (lines indented by two spaces), and parties appended to xta.parties.
+type opts struct{ extra, nats, maxContainer, server, xta, parties string }
+
+func startOpts(t *testing.T, o opts) *env {
+	if o.nats == "" {
+		o.nats, o.maxContainer = "nats: {data_dir: %q}", "256KiB"
+	}
+	extra, natsYAML, maxContainer := o.extra, o.nats, o.maxContainer
 	v := xtatest.New(t)
 	root := testenv.RepoRoot(t)
 	tmp := t.TempDir()
@@ -61,7 +75,7 @@ func startWith(t *testing.T, extra, natsYAML, maxContainer string) *env {
 	e.demo, err = os.ReadFile(filepath.Join(root, "examples", "demo", "antrag-valid.xml"))
 	require.NoError(t, err)
 	yaml := fmt.Sprintf(`
-server: {listen: 127.0.0.1:0}
+server: {listen: 127.0.0.1:0`+o.server+`}
 `+natsYAML+`
 schemas: {dirs: [%q]}
 senders:
@@ -85,13 +99,13 @@ xta:
   instance_id: drehscheibe-test
   sync_timeout: 3s
   max_container_bytes: `+maxContainer+`
-  tls: {cert_file: %q, key_file: %q, client_ca_file: %q}
+`+o.xta+`  tls: {cert_file: %q, key_file: %q, client_ca_file: %q}
   parties:
     - {identifier: "efa:demo-portal", client: portal, name: Demo-Portal, category: Onlinedienst}
     - {identifier: "ags:09999000", client: fachverfahren-a, name: Stadt Musterstadt}
     - {identifier: "ags:07777000", client: fachverfahren-b}
     - {identifier: "ags:06666000", client: fachverfahren-c}
-%s`, filepath.Join(tmp, "nats"), filepath.Join(root, "schemas", "demo"), config.HashAPIKey(restKey), config.HashAPIKey("xta-portal-key-0123456789"), e.outbox,
+`+o.parties+`%s`, filepath.Join(tmp, "nats"), filepath.Join(root, "schemas", "demo"), config.HashAPIKey(restKey), config.HashAPIKey("xta-portal-key-0123456789"), e.outbox,
 		e.pki.CertFile, e.pki.KeyFile, e.pki.CAFile, extra)
 	cfg, err := config.Parse([]byte(yaml), nil)
 	require.NoError(t, err)

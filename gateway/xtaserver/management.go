@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/drehscheibe/drehscheibe/adapters/xta"
+	"github.com/drehscheibe/drehscheibe/gateway/audit"
 	"github.com/drehscheibe/drehscheibe/gateway/mailbox"
 	"github.com/drehscheibe/drehscheibe/gateway/store"
 )
@@ -96,6 +97,7 @@ func (s *Server) getTransportReport(ctx context.Context, c *call) (*reply, *xta.
 	if err != nil {
 		return nil, internal(err)
 	}
+	s.record(ctx, audit.Viewed, p.Identifier, m.Submission)
 	return &reply{body: rep.Write}, nil
 }
 
@@ -193,5 +195,6 @@ func (s *Server) cancelMessage(ctx context.Context, c *call) (*reply, *xta.Fault
 	if err := s.st.Append(ctx, m.Submission, store.Event{Type: store.EventCancelled, Detail: "cancelMessage by " + p.Identifier}); err != nil {
 		return nil, internal(err)
 	}
+	s.record(ctx, audit.Cancelled, p.Identifier, m.Submission)
 	return &reply{}, nil
 }

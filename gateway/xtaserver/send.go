@@ -68,8 +68,7 @@ func (s *Server) sendMessage(ctx context.Context, c *call) (*reply, *xta.Fault) 
 		// The submission is stored and will be delivered; only the id index is missing.
 		s.log.Error("message id not indexed", zap.String("submission_id", stored.Record.ID), zap.Bool("taken", !ok), zap.Error(err))
 	}
-	s.audit.Record(audit.Entry{Action: audit.Submitted, Role: "xta-party", Principal: party.Identifier,
-		SubmissionID: stored.Record.ID, RemoteAddr: remoteAddr(ctx)})
+	s.record(ctx, audit.Submitted, party.Identifier, stored.Record.ID)
 	s.log.Info("xta message accepted", zap.String("submission_id", stored.Record.ID), zap.String("author", party.Identifier),
 		zap.String("reader", reader), zap.String("target", stored.Record.Target), zap.Bool("sync", sync))
 	if sync {

@@ -30,6 +30,7 @@ import (
 	"github.com/drehscheibe/drehscheibe/adapters/xta"
 	"github.com/drehscheibe/drehscheibe/gateway/audit"
 	"github.com/drehscheibe/drehscheibe/gateway/config"
+	"github.com/drehscheibe/drehscheibe/gateway/inflight"
 	"github.com/drehscheibe/drehscheibe/gateway/intake"
 	"github.com/drehscheibe/drehscheibe/gateway/mailbox"
 	"github.com/drehscheibe/drehscheibe/gateway/routing"
@@ -44,11 +45,13 @@ type Options struct {
 	Router   *routing.Router
 	Store    *store.Store
 	Log      *zap.Logger
-	// Audit records accepted sendMessage calls; nil records nothing.
+	// Audit records every call that reads or changes a message; nil records nothing.
 	Audit *audit.Log
 	// Boxes are the message boxes of the box targets (gateway/mailbox),
 	// shared with the REST inbox.
 	Boxes *mailbox.Boxes
+	// InFlight bounds the requests in flight, together with the REST API; nil: no bound.
+	InFlight *inflight.Limiter
 }
 
 // Server answers XTA requests. It is an http.Handler.
@@ -65,6 +68,11 @@ type Server struct {
 	// maxRequest bounds the bytes read per request: inline base64 of the
 	// largest container plus room for the SOAP around it.
 	maxRequest int64
+	inFlight   *inflight.Limiter
+	// buckets are the rate limits by party client, others the one of all
+	// other clients; nil: no limit.
+	buckets map[string]*bucket
+	others  *bucket
 }
 
 // New makes the server and the JetStream buckets it keeps its state in.
@@ -76,8 +84,9 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	s := &Server{
 		cfg: o.Config, pipeline: o.Pipeline, router: o.Router, st: o.Store, state: st, log: o.Log.Named("xta"), audit: o.Audit,
 		parties: map[string]config.XTAParty{}, boxes: map[string]bool{},
-		maxRequest: int64(o.Config.MaxContainerBytes)/3*4 + 1<<20,
+		maxRequest: o.Config.MaxRequestBytes(), inFlight: o.InFlight,
 	}
+	s.buckets, s.others = newBuckets(o.Config)
 	for _, p := range o.Config.Parties {
 		s.parties[p.Identifier] = p
 	}
@@ -139,10 +148,22 @@ const faultAction = "http://www.w3.org/2005/08/addressing/soap/fault"
 // ServeHTTP reads the SOAP request, checks the client and answers.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := &call{start: time.Now(), clients: s.identities(r)}
+	if f := s.throttle(w, c); f != nil {
+		c.op = headerOp(r)
+		s.write(w, c, nil, f)
+		return
+	}
 	if r.Method != http.MethodPost {
 		s.write(w, c, nil, xta.NewFault(xta.InvalidParameters, "XTA requests are SOAP over HTTP POST, not %s", r.Method))
 		return
 	}
+	release, f := s.admit(w, r)
+	if f != nil {
+		c.op = headerOp(r)
+		s.write(w, c, nil, f)
+		return
+	}
+	defer release()
 	// A body cannot be longer than its Content-Length: that bounds the
 	// buffers Read sizes by the size attributes clients announce.
 	limit := s.maxRequest
@@ -176,6 +197,11 @@ type remoteKey struct{}
 func remoteAddr(ctx context.Context) string {
 	a, _ := ctx.Value(remoteKey{}).(string)
 	return a
+}
+
+// record writes the audit line of party's action on submission sub.
+func (s *Server) record(ctx context.Context, action, party, sub string) {
+	s.audit.Record(audit.Entry{Action: action, Role: "xta-party", Principal: party, SubmissionID: sub, RemoteAddr: remoteAddr(ctx)})
 }
 
 func (s *Server) dispatch(ctx context.Context, c *call) (*reply, *xta.Fault) {

@@ -14,10 +14,10 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestAuditLog checks that submitting, reading the status, replaying and
-// discarding each write exactly one audit line naming who, what, when and
-// from where, that refused requests write none, and that no line carries
-// message content.
+// TestAuditLog checks that submitting, reading the status, reading dead
+// letters (details and lists), replaying and discarding each write exactly
+// one audit line naming who, what, when and from where, that refused
+// requests write none, and that no line carries message content.
 func TestAuditLog(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "audit.log")
 	rcv := newReceiver(t, http.StatusBadRequest) // every delivery is refused for good: a dead letter at once
@@ -43,7 +43,7 @@ func TestAuditLog(t *testing.T) {
 		}
 		return out
 	}
-	// waitDeadLetter polls the admin view, which is not audited.
+	// waitDeadLetter polls the admin view; only the answer 200 is audited.
 	waitDeadLetter := func(id string) {
 		t.Helper()
 		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(25 * time.Millisecond) {
@@ -62,7 +62,12 @@ func TestAuditLog(t *testing.T) {
 		assert.Equal(t, action, l["action"])
 		assert.Equal(t, role, l["role"])
 		assert.Equal(t, who, l["principal"])
-		assert.Equal(t, id, l["submission_id"])
+		if action == "listed" {
+			assert.Equal(t, []any{id}, l["submission_ids"])
+			assert.Equal(t, float64(1), l["count"])
+		} else {
+			assert.Equal(t, id, l["submission_id"])
+		}
 		assert.True(t, strings.HasPrefix(l["remote_addr"].(string), "127.0.0.1:"), "remote_addr %v", l["remote_addr"])
 		assert.NotEmpty(t, l["request_id"])
 		ts, err := time.Parse("2006-01-02T15:04:05.000Z0700", l["ts"].(string))
@@ -81,14 +86,18 @@ func TestAuditLog(t *testing.T) {
 	assert.Len(t, lines(), 1)
 
 	require.Equal(t, http.StatusOK, e.do(http.MethodGet, "/v1/submissions/"+id, portalKey, "", nil, nil).Code)
-	check(2, "fetched", "sender", "portal", id)
+	check(2, "viewed", "sender", "portal", id)
 
 	waitDeadLetter(id)
+	check(3, "viewed", "admin", "ops", id)
+	require.Equal(t, http.StatusOK, e.do(http.MethodGet, "/v1/admin/deadletters", adminKey, "", nil, nil).Code)
+	check(4, "listed", "admin", "ops", id)
 	require.Equal(t, http.StatusAccepted, e.do(http.MethodPost, "/v1/admin/deadletters/"+id+"/replay", adminKey, "", nil, nil).Code)
-	check(3, "replayed", "admin", "ops", id)
-	assert.Equal(t, "fv", lines()[2]["target"])
+	check(5, "replayed", "admin", "ops", id)
+	assert.Equal(t, "fv", lines()[4]["target"])
 
 	waitDeadLetter(id) // the receiver still refuses
+	check(6, "viewed", "admin", "ops", id)
 	require.Equal(t, http.StatusNoContent, e.do(http.MethodDelete, "/v1/admin/deadletters/"+id, adminKey, "", nil, nil).Code)
-	check(4, "discarded", "admin", "ops", id)
+	check(7, "discarded", "admin", "ops", id)
 }

@@ -155,28 +155,34 @@ func TestInboxOverREST(t *testing.T) {
 	assert.Contains(t, evs, "fetched")
 	assert.Contains(t, evs, "closed")
 
-	// The audit log: one line per show and fetch, and the close, each naming the reader.
+	// The audit log: one line per list, show and fetch, and the close, each naming the reader.
 	b, err := os.ReadFile(file)
 	require.NoError(t, err)
-	var fetched, closed int
+	count := map[string]int{}
 	for _, ln := range strings.Split(strings.TrimSpace(string(b)), "\n") {
 		var l map[string]any
 		require.NoError(t, json.Unmarshal([]byte(ln), &l), ln)
 		if l["role"] != "reader" {
 			continue
 		}
-		assert.Equal(t, "fv-musterstadt", l["principal"])
-		assert.Equal(t, id, l["submission_id"])
 		assert.Contains(t, l["remote_addr"], "127.0.0.1:")
-		switch l["action"] {
-		case "fetched":
-			fetched++
-		case "closed":
-			closed++
+		if l["principal"] == "fv-other" {
+			assert.Equal(t, "listed", l["action"], "the other reader's 404s are not audited")
+			assert.Empty(t, l["submission_ids"], "the other reader's list is empty")
+			continue
 		}
+		assert.Equal(t, "fv-musterstadt", l["principal"])
+		count[l["action"].(string)]++
+		if l["action"] == "listed" {
+			assert.Contains(t, []any{[]any{}, []any{id}}, l["submission_ids"], "a list names what it showed")
+			continue
+		}
+		assert.Equal(t, id, l["submission_id"])
 	}
-	assert.Equal(t, 4, fetched, "show, message and two attachments")
-	assert.Equal(t, 1, closed)
+	assert.Equal(t, 1, count["viewed"], "the show")
+	assert.Equal(t, 3, count["fetched"], "the message and two attachments")
+	assert.Equal(t, 1, count["closed"])
+	assert.Positive(t, count["listed"], "inbox lists")
 }
 
 // TestInboxPaging checks the order (oldest first), the pages and their

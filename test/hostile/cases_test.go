@@ -53,7 +53,8 @@ type answer struct {
 	detail   string
 	ctype    string
 	body     []byte
-	closed   bool // the connection closed without an answer
+	retry    string // the Retry-After header
+	closed   bool   // the connection closed without an answer
 	err      error
 }
 
@@ -334,7 +335,7 @@ func send(addr string, c hcase) answer {
 }
 
 func readAnswer(res *http.Response) answer {
-	a := answer{status: res.StatusCode, ctype: res.Header.Get("Content-Type"), typ: "-"}
+	a := answer{status: res.StatusCode, ctype: res.Header.Get("Content-Type"), typ: "-", retry: res.Header.Get("Retry-After")}
 	a.body, a.err = io.ReadAll(io.LimitReader(res.Body, 4<<20))
 	if strings.HasPrefix(a.ctype, "application/problem+json") {
 		var p struct {

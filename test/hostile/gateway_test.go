@@ -46,7 +46,11 @@ type env struct {
 // start runs the real gateway in-process: embedded NATS in a temp dir, the
 // demo standard and, when present, the real schemas of ../shared/xoev, the
 // REST API on loopback with the default limits but short timeouts.
-func start(t *testing.T) *env {
+func start(t *testing.T) *env { return startWith(t, "") }
+
+// startWith is start with more keys of the server section (lines indented
+// by two spaces).
+func startWith(t *testing.T, serverKeys string) *env {
 	root := testenv.RepoRoot(t)
 	tmp := t.TempDir()
 	dirs := []string{filepath.Join(root, "schemas", "demo")}
@@ -64,7 +68,7 @@ server:
   read_timeout: %s
   write_timeout: 30s
   max_attachment_bytes: %d
-nats:
+%snats:
   data_dir: %q
 schemas:
   dirs: [%s]
@@ -85,7 +89,7 @@ routes:
   - name: all
     target: fachverfahren
     test_target: testsystem
-`, readHeaderTimeout, readTimeout, maxAttachmentBytes, filepath.Join(tmp, "nats"), strings.Join(quoted, ", "),
+`, readHeaderTimeout, readTimeout, maxAttachmentBytes, serverKeys, filepath.Join(tmp, "nats"), strings.Join(quoted, ", "),
 		config.HashAPIKey(apiKey), filepath.Join(tmp, "outbox"), filepath.Join(tmp, "testbox"))
 	cfg, err := config.Parse([]byte(yaml), nil)
 	require.NoError(t, err)
