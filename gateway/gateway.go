@@ -51,6 +51,7 @@ type Gateway struct {
 	janitor  *retention.Janitor
 	http     *http.Server
 	certs    *certs.Store // nil without TLS
+	xtaCerts *certs.Store // nil without XTA or with xta.allow_plain_http
 	ln       net.Listener
 	stopPoll context.CancelFunc
 	bg       sync.WaitGroup // the pollers and the janitor
@@ -264,7 +265,10 @@ func (g *Gateway) newXTA(ctx context.Context, p *intake.Pipeline, r *routing.Rou
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          zap.NewStdLog(g.log.Named("xta-http")),
 	}
-	g.xtaLn, err = xtaserver.Listen(g.cfg.XTA)
+	if g.xtaCerts, err = xtaserver.LoadCerts(g.cfg.XTA); err != nil {
+		return err
+	}
+	g.xtaLn, err = xtaserver.Listen(g.cfg.XTA, g.xtaCerts)
 	return err
 }
 
@@ -315,21 +319,32 @@ func (g *Gateway) Start(ctx context.Context) (<-chan error, error) {
 	return errc, nil
 }
 
-// ErrNoTLS is returned by ReloadTLS when the listener has no TLS configured.
-var ErrNoTLS = errors.New("server.tls is not configured; nothing to reload")
+// ErrNoTLS is returned by ReloadTLS when no listener has TLS configured.
+var ErrNoTLS = errors.New("neither server.tls nor xta.tls is configured; nothing to reload")
 
-// ReloadTLS reads the certificate files of server.tls again: new handshakes
-// get the new certificate, open connections keep theirs. If the files cannot
-// be read, the certificate in use stays and the error says why.
+// ReloadTLS reads the certificate files of server.tls and xta.tls again:
+// new handshakes get the new certificate, open connections keep theirs. A
+// listener whose files cannot be read keeps the certificate in use, and the
+// error says why; the other listener reloads all the same.
 func (g *Gateway) ReloadTLS() error {
-	if g.certs == nil {
+	if g.certs == nil && g.xtaCerts == nil {
 		return ErrNoTLS
 	}
-	if err := g.certs.Reload(); err != nil {
-		return fmt.Errorf("server.tls: %w", err)
+	var errs []error
+	for _, l := range []struct {
+		key string
+		st  *certs.Store
+	}{{"server.tls", g.certs}, {"xta.tls", g.xtaCerts}} {
+		if l.st == nil {
+			continue
+		}
+		if err := l.st.Reload(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", l.key, err))
+			continue
+		}
+		g.log.Info("tls certificate reloaded", zap.String("listener", l.key), zap.String("subject", l.st.Leaf().Subject.String()), zap.Time("expires", l.st.Expires()))
 	}
-	g.log.Info("tls certificate reloaded", zap.String("subject", g.certs.Leaf().Subject.String()), zap.Time("expires", g.certs.Expires()))
-	return nil
+	return errors.Join(errs...)
 }
 
 // Ready reports whether the gateway can accept submissions.

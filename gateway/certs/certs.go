@@ -1,4 +1,4 @@
-// Package certs holds the TLS certificate of the REST listener and reloads
+// Package certs holds the TLS certificate of a listener (REST or XTA) and reloads
 // it from its files on demand (the gateway does so on SIGHUP) without
 // dropping a connection: every new handshake takes the certificate loaded
 // last, connections already established keep theirs.
@@ -27,6 +27,12 @@ type Files struct {
 	// must verify. Which identity a certificate stands for is decided by
 	// the caller.
 	ClientCA string
+	// RequireClientCert refuses a handshake without a client certificate
+	// that verifies against ClientCA (the XTA listener); ClientCA is then
+	// required.
+	RequireClientCert bool
+	// Protocols are the ALPN protocols offered; empty: HTTP/2 and HTTP/1.1.
+	Protocols []string
 }
 
 // CipherSuites are the TLS 1.2 cipher suites offered.
@@ -50,6 +56,9 @@ func Load(f Files) (*Store, error) {
 	if f.Cert == "" || f.Key == "" {
 		return nil, errors.New("certs: both a certificate and a key file are required")
 	}
+	if f.RequireClientCert && f.ClientCA == "" {
+		return nil, errors.New("certs: a required client certificate needs a client CA file")
+	}
 	s := &Store{files: f}
 	if err := s.Reload(); err != nil {
 		return nil, err
@@ -64,7 +73,7 @@ func (s *Store) Reload() error {
 	if err != nil {
 		return fmt.Errorf("certs: %s, %s: %w", s.files.Cert, s.files.Key, err)
 	}
-	cfg := base()
+	cfg := s.base()
 	cfg.Certificates = []tls.Certificate{cert}
 	if s.files.ClientCA != "" {
 		pem, err := os.ReadFile(s.files.ClientCA)
@@ -77,6 +86,9 @@ func (s *Store) Reload() error {
 		}
 		cfg.ClientCAs = pool
 		cfg.ClientAuth = tls.VerifyClientCertIfGiven
+		if s.files.RequireClientCert {
+			cfg.ClientAuth = tls.RequireAndVerifyClientCert
+		}
 	}
 	s.cur.Store(cfg)
 	return nil
@@ -95,17 +107,21 @@ func (s *Store) Expires() time.Time {
 // TLSConfig returns the configuration for the listener: each handshake asks
 // the store for the configuration loaded last.
 func (s *Store) TLSConfig() *tls.Config {
-	cfg := base()
+	cfg := s.base()
 	cfg.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
 		return s.cur.Load(), nil
 	}
 	return cfg
 }
 
-func base() *tls.Config {
+func (s *Store) base() *tls.Config {
+	protos := s.files.Protocols
+	if len(protos) == 0 {
+		protos = []string{"h2", "http/1.1"}
+	}
 	return &tls.Config{
 		MinVersion:   tls.VersionTLS12,
 		CipherSuites: CipherSuites,
-		NextProtos:   []string{"h2", "http/1.1"},
+		NextProtos:   protos,
 	}
 }

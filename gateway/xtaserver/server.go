@@ -14,12 +14,10 @@ package xtaserver
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -29,6 +27,7 @@ import (
 
 	"github.com/drehscheibe/drehscheibe/adapters/xta"
 	"github.com/drehscheibe/drehscheibe/gateway/audit"
+	"github.com/drehscheibe/drehscheibe/gateway/certs"
 	"github.com/drehscheibe/drehscheibe/gateway/config"
 	"github.com/drehscheibe/drehscheibe/gateway/inflight"
 	"github.com/drehscheibe/drehscheibe/gateway/intake"
@@ -99,33 +98,33 @@ func New(ctx context.Context, o Options) (*Server, error) {
 }
 
 // Listen opens the XTA listener: TLS with required, verified client
-// certificates, or plain TCP when allow_plain_http is set.
-func Listen(c config.XTA) (net.Listener, error) {
-	var tc *tls.Config
-	if !c.AllowPlainHTTP {
-		cert, err := tls.LoadX509KeyPair(c.TLS.CertFile, c.TLS.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("xta.tls: %w", err)
-		}
-		pem, err := os.ReadFile(c.TLS.ClientCAFile)
-		if err != nil {
-			return nil, fmt.Errorf("xta.tls.client_ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("xta.tls.client_ca_file: no PEM certificate in %s", c.TLS.ClientCAFile)
-		}
-		tc = &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: pool,
-			ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12}
-	}
+// certificates from tlsCerts (see LoadCerts), or plain TCP when
+// allow_plain_http is set (tlsCerts nil).
+func Listen(c config.XTA, tlsCerts *certs.Store) (net.Listener, error) {
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("xta.listen: %w", err)
 	}
-	if tc != nil {
-		ln = tls.NewListener(ln, tc)
+	if tlsCerts != nil {
+		ln = tls.NewListener(ln, tlsCerts.TLSConfig())
 	}
 	return ln, nil
+}
+
+// LoadCerts reads the XTA listener's certificate, key and client CA: TLS
+// 1.2 or 1.3 with the modern suites of package certs, client certificates
+// required, HTTP/1.1. The store reloads them on demand (the gateway does so
+// on SIGHUP). It returns nil for a plain-HTTP listener.
+func LoadCerts(c config.XTA) (*certs.Store, error) {
+	if c.AllowPlainHTTP {
+		return nil, nil
+	}
+	st, err := certs.Load(certs.Files{Cert: c.TLS.CertFile, Key: c.TLS.KeyFile, ClientCA: c.TLS.ClientCAFile,
+		RequireClientCert: true, Protocols: []string{"http/1.1"}})
+	if err != nil {
+		return nil, fmt.Errorf("xta.tls: %w", err)
+	}
+	return st, nil
 }
 
 // call is one request being answered.

@@ -48,11 +48,18 @@ func NewPKI(t testing.TB, dir string) *PKI {
 	p.pool.AddCert(p.ca)
 	p.CAFile = filepath.Join(dir, "ca.pem")
 	writePEM(t, p.CAFile, "CERTIFICATE", der)
+	p.RenewServer(t)
+	return p
+}
+
+// RenewServer issues a new server certificate for 127.0.0.1 into CertFile
+// and KeyFile (replacing the one there) and returns its serial number.
+func (p *PKI) RenewServer(t testing.TB) int64 {
 	p.CertFile, p.KeyFile = p.issue(t, "server", &x509.Certificate{
 		Subject: pkix.Name{CommonName: "127.0.0.1"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	})
-	return p
+	return p.serial
 }
 
 // Client returns the files of a new client certificate with subject CN cn
