@@ -75,7 +75,7 @@ func (s *Server) known(ctx context.Context, c *call, party string) (*mailbox.Mes
 	}
 	id := strings.TrimSpace(*c.env.Body.MessageID)
 	m, err := s.state.boxes.Message(ctx, id)
-	if errors.Is(err, errNotFound) || err == nil && m.Author != party && m.Reader != party {
+	if errors.Is(err, mailbox.ErrNotFound) || err == nil && m.Author != party && m.Reader != party {
 		return nil, id, xta.NewFault(xta.InvalidMessageIDCode, "no message %q for %q", id, party)
 	}
 	if err != nil {
