@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -15,10 +14,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/zap"
 
-	"github.com/drehscheibe/drehscheibe/gateway"
 	"github.com/drehscheibe/drehscheibe/gateway/config"
+	"github.com/drehscheibe/drehscheibe/test/gatewaytest"
 )
 
 const (
@@ -34,7 +32,7 @@ func startGateway(t *testing.T, status *atomic.Int32) string {
 	t.Cleanup(recv.Close)
 	t.Setenv("DREHSCHEIBE_CLI_WEBHOOK_SECRET", "cli-webhook-secret-0123456789")
 	tmp := t.TempDir()
-	cfg, err := config.Parse([]byte(fmt.Sprintf(`
+	g := gatewaytest.Start(t, fmt.Sprintf(`
 server: {listen: 127.0.0.1:0}
 nats: {data_dir: %q}
 schemas: {dirs: [%q]}
@@ -44,17 +42,7 @@ targets:
   - {name: fv, type: webhook, options: {url: %q, secret_env: DREHSCHEIBE_CLI_WEBHOOK_SECRET}}
 routes: [{name: all, target: fv}]
 `, filepath.Join(tmp, "nats"), filepath.Join(root(t), "schemas", "demo"), config.HashAPIKey(cliSenderKey),
-		config.HashAPIKey(cliAdminKey), recv.URL)), nil)
-	require.NoError(t, err)
-	g, err := gateway.New(context.Background(), cfg, zap.NewNop())
-	require.NoError(t, err)
-	_, err = g.Start(context.Background())
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = g.Shutdown(ctx)
-	})
+		config.HashAPIKey(cliAdminKey), recv.URL), nil)
 	return "http://" + g.Addr()
 }
 

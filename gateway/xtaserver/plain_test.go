@@ -2,7 +2,6 @@ package xtaserver_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"github.com/drehscheibe/drehscheibe/test/testenv"
 	"io"
@@ -14,12 +13,10 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/zap"
 
 	"github.com/drehscheibe/drehscheibe/adapters/xta"
 	"github.com/drehscheibe/drehscheibe/adapters/xta/xtatest"
-	"github.com/drehscheibe/drehscheibe/gateway"
-	"github.com/drehscheibe/drehscheibe/gateway/config"
+	"github.com/drehscheibe/drehscheibe/test/gatewaytest"
 )
 
 // headerTransport sets the client identity header, as a TLS-terminating
@@ -41,7 +38,7 @@ func (h headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 func TestPlainHTTPBehindAProxy(t *testing.T) {
 	v := xtatest.New(t)
 	root, tmp := testenv.RepoRoot(t), t.TempDir()
-	cfg, err := config.Parse([]byte(fmt.Sprintf(`
+	g := gatewaytest.Start(t, fmt.Sprintf(`
 server: {listen: 127.0.0.1:0}
 nats: {data_dir: %q}
 schemas: {dirs: [%q]}
@@ -55,17 +52,7 @@ xta:
   parties:
     - {identifier: "efa:demo-portal", client: portal}
     - {identifier: "ags:07777000", client: fachverfahren-b}
-`, filepath.Join(tmp, "nats"), filepath.Join(root, "schemas", "demo"))), nil)
-	require.NoError(t, err)
-	g, err := gateway.New(context.Background(), cfg, zap.NewNop())
-	require.NoError(t, err)
-	_, err = g.Start(context.Background())
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = g.Shutdown(ctx)
-	})
+`, filepath.Join(tmp, "nats"), filepath.Join(root, "schemas", "demo")), nil)
 	url := "http://" + g.XTAAddr() + "/xta"
 	as := func(header, identity string) *xta.Client {
 		return &xta.Client{URL: url, HTTP: &http.Client{Transport: headerTransport{header, identity}},
@@ -73,7 +60,7 @@ xta:
 	}
 	ctx := t.Context()
 
-	_, err = as("X-Verified-Client", "portal").Call(ctx, xta.OpCheckAccountActive, xta.AuthorHeader(portal), nil)
+	_, err := as("X-Verified-Client", "portal").Call(ctx, xta.OpCheckAccountActive, xta.AuthorHeader(portal), nil)
 	require.NoError(t, err, "the identity comes from the configured header")
 	_, err = as("X-Verified-Client", "fachverfahren-b").Call(ctx, xta.OpCheckAccountActive, xta.AuthorHeader(portal), nil)
 	fault(t, err, "9014")

@@ -5,7 +5,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"github.com/drehscheibe/drehscheibe/test/testenv"
@@ -21,12 +20,11 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	_ "github.com/drehscheibe/drehscheibe/adapters/filedrop"
 	"github.com/drehscheibe/drehscheibe/gateway"
 	"github.com/drehscheibe/drehscheibe/gateway/config"
+	"github.com/drehscheibe/drehscheibe/test/gatewaytest"
 )
 
 const (
@@ -87,20 +85,8 @@ routes:
     test_target: testsystem
 `, filepath.Join(tmp, "nats"), filepath.Join(root, "schemas", "demo"), testenv.Shared(t, "xoev"),
 		config.HashAPIKey(portalKey), config.HashAPIKey(otherKey), config.HashAPIKey(limitedKey), config.HashAPIKey(slowKey), e.outbox, e.testbox)
-	cfg, err := config.Parse([]byte(yaml), func(string) (string, bool) { return "", false })
-	require.NoError(t, err)
 	e.logs = &testenv.LogBuffer{}
-	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(e.logs), zap.DebugLevel))
-	ctx := context.Background()
-	e.g, err = gateway.New(ctx, cfg, log)
-	require.NoError(t, err)
-	_, err = e.g.Start(ctx)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = e.g.Shutdown(sctx)
-	})
+	e.g = gatewaytest.Start(t, yaml, e.logs)
 	e.base = "http://" + e.g.Addr()
 	return e
 }

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"github.com/drehscheibe/drehscheibe/test/testenv"
 	"io"
@@ -14,11 +13,10 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/zap"
 
 	"github.com/drehscheibe/drehscheibe/adapters/xta/xtatest"
-	"github.com/drehscheibe/drehscheibe/gateway"
 	"github.com/drehscheibe/drehscheibe/gateway/config"
+	"github.com/drehscheibe/drehscheibe/test/gatewaytest"
 )
 
 // TestClientCertificates runs the gateway over HTTPS with a client CA and
@@ -54,18 +52,7 @@ routes:
   - {name: all, match: {}, target: fv}
 `, pki.CertFile, pki.KeyFile, pki.CAFile, filepath.Join(tmp, "nats"), filepath.Join(root, "schemas", "demo"),
 		config.HashAPIKey(keyPortal), config.HashAPIKey(keyStrict), config.HashAPIKey(keyReader), config.HashAPIKey(keyOps), filepath.Join(tmp, "out"))
-	cfg, err := config.Parse([]byte(yaml), func(string) (string, bool) { return "", false })
-	require.NoError(t, err)
-	ctx := context.Background()
-	g, err := gateway.New(ctx, cfg, zap.NewNop())
-	require.NoError(t, err)
-	_, err = g.Start(ctx)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = g.Shutdown(sctx)
-	})
+	g := gatewaytest.Start(t, yaml, nil)
 	base := "https://" + g.Addr()
 	valid, err := os.ReadFile(filepath.Join(root, "examples", "demo", "antrag-valid.xml"))
 	require.NoError(t, err)

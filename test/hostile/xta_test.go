@@ -15,13 +15,12 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/drehscheibe/drehscheibe/adapters/xta"
 	"github.com/drehscheibe/drehscheibe/gateway"
 	"github.com/drehscheibe/drehscheibe/gateway/config"
 	"github.com/drehscheibe/drehscheibe/gateway/store"
+	"github.com/drehscheibe/drehscheibe/test/gatewaytest"
 )
 
 // xtaMaxContainer is xta.max_container_bytes of the XTA cases: small, so
@@ -33,7 +32,7 @@ const xtaMaxContainer = "1MiB"
 // X-Verified-Client.
 func startXTA(t *testing.T) (*env, *gateway.Gateway) {
 	root, tmp := testenv.RepoRoot(t), t.TempDir()
-	cfg, err := config.Parse([]byte(fmt.Sprintf(`
+	yaml := fmt.Sprintf(`
 server: {listen: 127.0.0.1:0}
 nats: {data_dir: %q}
 schemas: {dirs: [%q]}
@@ -52,20 +51,10 @@ xta:
     - {identifier: "efa:demo-portal", client: portal}
     - {identifier: "ags:09999000", client: fachverfahren}
 `, filepath.Join(tmp, "nats"), filepath.Join(root, "schemas", "demo"), config.HashAPIKey(apiKey),
-		filepath.Join(tmp, "outbox"), xtaMaxContainer)), nil)
-	require.NoError(t, err)
+		filepath.Join(tmp, "outbox"), xtaMaxContainer)
 	e := &env{logs: &testenv.LogBuffer{}, canary: listenCanary(t), secret: filepath.Join(tmp, "secret.txt")}
 	require.NoError(t, os.WriteFile(e.secret, []byte(secretContent), 0o600))
-	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(e.logs), zap.DebugLevel))
-	g, err := gateway.New(context.Background(), cfg, log)
-	require.NoError(t, err)
-	_, err = g.Start(context.Background())
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = g.Shutdown(ctx)
-	})
+	g := gatewaytest.Start(t, yaml, e.logs)
 	e.addr = g.XTAAddr()
 	return e, g
 }
