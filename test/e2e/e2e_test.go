@@ -11,7 +11,6 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
-	"net/textproto"
 	"os"
 	"path/filepath"
 	"strings"
@@ -338,27 +337,14 @@ func TestMultipartWithAttachments(t *testing.T) {
 	att1 := []byte("%PDF-1.4 fictitious Bauzeichnung\x00\x01\x02")
 	att2 := bytes.Repeat([]byte{0xde, 0xad, 0xbe, 0xef}, 300_000) // 1.2 MB: beyond NATS' max payload
 
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	part := func(name, filename, ctype string, data []byte) {
-		h := textproto.MIMEHeader{}
-		cd := fmt.Sprintf(`form-data; name=%q`, name)
-		if filename != "" {
-			cd += fmt.Sprintf(`; filename=%q`, filename)
-		}
-		h.Set("Content-Disposition", cd)
-		h.Set("Content-Type", ctype)
-		w, err := mw.CreatePart(h)
-		require.NoError(t, err)
-		_, _ = w.Write(data)
-	}
-	part("message", "antrag.xml", "application/xml", msg)
-	part("metadata", "", "application/json", []byte(`{"service":"urn:de:demo:dienst:bauantrag"}`))
-	part("attachment", "lageplan.pdf", "application/pdf", att1)
-	part("attachment", "../../etc/foto.bin", "application/octet-stream", att2)
-	require.NoError(t, mw.Close())
+	body, ctype := testenv.Multipart(
+		testenv.Part{Name: "message", Filename: "antrag.xml", ContentType: "application/xml", Data: msg},
+		testenv.Part{Name: "metadata", ContentType: "application/json", Data: []byte(`{"service":"urn:de:demo:dienst:bauantrag"}`)},
+		testenv.Part{Name: "attachment", Filename: "lageplan.pdf", ContentType: "application/pdf", Data: att1},
+		testenv.Part{Name: "attachment", Filename: "../../etc/foto.bin", ContentType: "application/octet-stream", Data: att2},
+	)
 
-	r := e.do(http.MethodPost, "/v1/submissions", portalKey, mw.FormDataContentType(), body.Bytes(), nil)
+	r := e.do(http.MethodPost, "/v1/submissions", portalKey, ctype, body, nil)
 	require.Equal(t, http.StatusAccepted, r.Code, string(r.Body))
 	id := r.JSON["id"].(string)
 	assert.Equal(t, "urn:de:demo:dienst:bauantrag", r.JSON["facts"].(map[string]any)["service"])

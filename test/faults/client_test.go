@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"mime/multipart"
 	"net/http"
-	"net/textproto"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +14,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/drehscheibe/drehscheibe/test/testenv"
 )
 
 // httpClient talks to the gateways; the timeout covers a 40 MB upload.
@@ -187,20 +187,9 @@ func randomBytes(seed uint64, n int) []byte {
 
 // multipartBody builds a multipart/form-data submission and returns it with its content type.
 func multipartBody(msg []byte, atts []attachment) ([]byte, string) {
-	var b bytes.Buffer
-	mw := multipart.NewWriter(&b)
-	part, _ := mw.CreatePart(textproto.MIMEHeader{
-		"Content-Disposition": {`form-data; name="message"; filename="message.xml"`},
-		"Content-Type":        {"application/xml"},
-	})
-	_, _ = part.Write(msg)
+	parts := []testenv.Part{{Name: "message", Filename: "message.xml", ContentType: "application/xml", Data: msg}}
 	for _, a := range atts {
-		part, _ := mw.CreatePart(textproto.MIMEHeader{
-			"Content-Disposition": {`form-data; name="attachment"; filename="` + a.name + `"`},
-			"Content-Type":        {"application/octet-stream"},
-		})
-		_, _ = part.Write(a.data)
+		parts = append(parts, testenv.Part{Name: "attachment", Filename: a.name, ContentType: "application/octet-stream", Data: a.data})
 	}
-	_ = mw.Close()
-	return b.Bytes(), mw.FormDataContentType()
+	return testenv.Multipart(parts...)
 }
