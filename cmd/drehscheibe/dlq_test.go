@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -51,17 +50,9 @@ func submitAndWait(t *testing.T, base, want string) string {
 	t.Helper()
 	doc, err := os.ReadFile(filepath.Join(root(t), "examples", "demo", "antrag-valid.xml"))
 	require.NoError(t, err)
-	req, _ := http.NewRequest(http.MethodPost, base+"/v1/submissions", bytes.NewReader(doc))
-	req.Header.Set("Content-Type", "application/xml")
-	req.Header.Set("Authorization", "Bearer "+cliSenderKey)
-	res, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	var sub struct{ ID string }
-	require.NoError(t, json.NewDecoder(res.Body).Decode(&sub))
-	res.Body.Close()
-	require.Equal(t, http.StatusAccepted, res.StatusCode)
-	waitStatus(t, base, sub.ID, want)
-	return sub.ID
+	id := gatewaytest.Submit(t, base, cliSenderKey, doc)
+	waitStatus(t, base, id, want)
+	return id
 }
 
 func waitStatus(t *testing.T, base, id, want string) {

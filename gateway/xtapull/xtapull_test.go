@@ -153,27 +153,19 @@ xta:
 `, config.HashAPIKey(restKey), outbox, b.url, cf, kf, b.pki.CAFile, b.url, cf, kf, b.pki.CAFile))
 
 	msg := demo(t)
-	req, _ := http.NewRequest(http.MethodPost, "http://"+a.Addr()+"/v1/submissions", bytes.NewReader(msg))
-	req.Header.Set("Content-Type", "application/xml")
-	req.Header.Set("Authorization", "Bearer "+restKey)
-	res, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	var sub struct{ ID string }
-	require.NoError(t, json.NewDecoder(res.Body).Decode(&sub))
-	res.Body.Close()
-	require.Equal(t, http.StatusAccepted, res.StatusCode)
+	subID := gatewaytest.Submit(t, "http://"+a.Addr(), restKey, msg)
 
 	// A's push is delivered once B reports the message green: after A's pull closed it in B's box.
-	require.Eventually(t, func() bool { return status(t, a, sub.ID) == "delivered" }, 30*time.Second, 100*time.Millisecond)
+	require.Eventually(t, func() bool { return status(t, a, subID) == "delivered" }, 30*time.Second, 100*time.Millisecond)
 	var got []filedrop.Manifest
 	require.Eventually(t, func() bool { got = drop(t, outbox); return len(got) == 1 }, 10*time.Second, 50*time.Millisecond)
 	pulled, err := os.ReadFile(filepath.Join(outbox, got[0].SubmissionID, "message.xml"))
 	require.NoError(t, err)
 	assert.Equal(t, msg, pulled, "byte-identical after push, box and pull")
 	assert.Equal(t, "xta-pull-b", got[0].Sender)
-	assert.NotEqual(t, sub.ID, got[0].SubmissionID, "the pulled message is a submission of its own")
+	assert.NotEqual(t, subID, got[0].SubmissionID, "the pulled message is a submission of its own")
 
-	id := "urn:de:xta:messageid:gateway-a:" + sub.ID
+	id := "urn:de:xta:messageid:gateway-a:" + subID
 	rep, err := b.c.TransportReport(t.Context(), portal, id)
 	require.NoError(t, err)
 	assert.Equal(t, 1, rep.Status, "B reports the message green")

@@ -7,7 +7,11 @@
 package gatewaytest
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"io"
+	"net/http"
 	"testing"
 	"time"
 
@@ -49,4 +53,24 @@ func StartConfig(t testing.TB, cfg *config.Config, logs *testenv.LogBuffer) *gat
 		_ = g.Shutdown(sctx)
 	})
 	return g
+}
+
+// Submit posts doc as application/xml to the REST API at base (the URL
+// before /v1) with the sender's API key, requires 202 Accepted and returns
+// the submission id.
+func Submit(t testing.TB, base, key string, doc []byte) string {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, base+"/v1/submissions", bytes.NewReader(doc))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/xml")
+	req.Header.Set("Authorization", "Bearer "+key)
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	body, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	require.NoError(t, err)
+	require.Equal(t, http.StatusAccepted, res.StatusCode, string(body))
+	var sub struct{ ID string }
+	require.NoError(t, json.Unmarshal(body, &sub))
+	return sub.ID
 }
