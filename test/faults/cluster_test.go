@@ -262,38 +262,13 @@ func TestClusterFailover(t *testing.T) {
 		}
 		owner[id] = i
 	}
-	eventually(t, 90*time.Second, "all delivered by the surviving replica", func() string {
-		if got := dropped(t, out); len(got) < n {
-			return fmt.Sprintf("%d of %d delivered", len(got), n)
-		}
-		return ""
-	})
-	got := dropped(t, out)
-	if len(got) != n {
-		t.Errorf("%d submission directories, want %d", len(got), n)
-	}
-	for id := range got {
-		i, ok := owner[id]
-		if !ok {
-			t.Errorf("directory %s belongs to no submission", id)
-			continue
-		}
-		if err := checkDrop(out, id, msgs[i], nil); err != nil {
-			t.Error(err)
-		}
-	}
+	got := checkDropped(t, out, n, 90*time.Second, "all delivered by the surviving replica", owner, msgs, nil)
 	if m := in.submissions(t); m != n {
 		t.Errorf("the submissions stream holds %d messages, want %d", m, n)
 	}
 	// What gateway A had taken but not acknowledged comes back to B after
 	// ack_wait; filedrop finds it delivered, and B records that.
-	eventually(t, 30*time.Second, "consumer backlog drained", func() string {
-		b, err := in.backlog("fachverfahren")
-		if err != nil || b != 0 {
-			return fmt.Sprintf("backlog %d, %v", b, err)
-		}
-		return ""
-	})
+	in.waitDrained(t, "fachverfahren")
 	again := 0
 	for id := range got {
 		st, err := getStatus(baseB, keyA, id)

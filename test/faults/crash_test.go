@@ -82,39 +82,13 @@ func TestCrashDuringLoad(t *testing.T) {
 	load := newCrashLoad(t, n)
 	_, owner := crashAndRecover(t, g, load)
 
-	eventually(t, 2*time.Minute, "all submissions delivered", func() string {
-		got := dropped(t, out)
-		if len(got) < n {
-			return fmt.Sprintf("%d of %d delivered", len(got), n)
-		}
-		return ""
-	})
-	got := dropped(t, out)
-	if len(got) != n {
-		t.Errorf("%d submission directories, want %d", len(got), n)
-	}
-	for id := range got {
-		i, ok := owner[id]
-		if !ok {
-			t.Errorf("directory %s belongs to no submission", id)
-			continue
-		}
-		if err := checkDrop(out, id, load.msgs[i], load.atts[i]); err != nil {
-			t.Error(err)
-		}
-	}
+	got := checkDropped(t, out, n, 2*time.Minute, "all submissions delivered", owner, load.msgs, load.atts)
 
 	in := inspect(t, "nats://"+natsAddr)
 	if m := in.submissions(t); m != n {
 		t.Errorf("the submissions stream holds %d messages, want %d: a request without 202 left a submission behind", m, n)
 	}
-	eventually(t, 30*time.Second, "consumer backlog drained", func() string {
-		b, err := in.backlog("fachverfahren")
-		if err != nil || b != 0 {
-			return fmt.Sprintf("backlog %d, %v", b, err)
-		}
-		return ""
-	})
+	in.waitDrained(t, "fachverfahren")
 	again := 0
 	for id := range got {
 		st, err := getStatus(g.base, keyA, id)
