@@ -78,18 +78,7 @@ func TestHostile(t *testing.T) {
 					assert.Contains(t, a.detail, strconv.FormatInt(a.limit, 10), "%s: detail", c.about)
 				}
 			}
-			assert.NotContains(t, string(a.body), secretContent, "the secret file leaked into the answer")
-			assert.Zero(t, e.canary.count.Load(), "an outbound connection reached the canary")
-			assert.LessOrEqual(t, r.peak, int64(memoryBudget), "peak RSS growth %d MiB", r.peak>>20)
-			if measureCPU && r.cpu > cpuBudget {
-				// One run can be unlucky (GC of the case before, NATS
-				// housekeeping): the median of three decides.
-				cpus := []time.Duration{r.cpu, run(e, c).cpu, run(e, c).cpu}
-				med := median(cpus)
-				assert.LessOrEqual(t, med, cpuBudget, "CPU per refusal: runs %v", cpus)
-				r.cpu = med
-				rows[len(rows)-1] = r
-			}
+			rows[len(rows)-1] = checkRefusal(t, e, c, r, measureCPU)
 		})
 	}
 	printTable(t, rows, measureCPU)
@@ -106,6 +95,26 @@ func TestHostile(t *testing.T) {
 	assert.Contains(t, string(metrics), `drehscheibe_submissions_total{outcome="forbidden-xml"}`)
 	assert.NotContains(t, string(metrics), contentMarker, "message content in the metrics")
 	assert.NotContains(t, string(metrics), secretContent)
+}
+
+// checkRefusal asserts what every refusal r of case c owes: nothing of the
+// secret file in the answer, no outbound connection, peak RSS growth within
+// memoryBudget and, with measureCPU, CPU within cpuBudget. It returns r
+// with the CPU time that decided.
+func checkRefusal(t *testing.T, e *env, c hcase, r row, measureCPU bool) row {
+	t.Helper()
+	assert.NotContains(t, string(r.got.body), secretContent, "the secret file leaked into the answer")
+	assert.Zero(t, e.canary.count.Load(), "an outbound connection reached the canary")
+	assert.LessOrEqual(t, r.peak, int64(memoryBudget), "peak RSS growth %d MiB", r.peak>>20)
+	if measureCPU && r.cpu > cpuBudget {
+		// One run can be unlucky (GC of the case before, NATS
+		// housekeeping): the median of three decides.
+		cpus := []time.Duration{r.cpu, run(e, c).cpu, run(e, c).cpu}
+		med := median(cpus)
+		assert.LessOrEqual(t, med, cpuBudget, "CPU per refusal: runs %v", cpus)
+		r.cpu = med
+	}
+	return r
 }
 
 // run sends one case and measures the CPU time of the whole process, the

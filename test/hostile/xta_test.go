@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -187,17 +186,8 @@ func TestHostileXTA(t *testing.T) {
 			assert.Equal(t, c.typ, a.typ, "%s: %s", c.about, a.detail)
 			assert.Contains(t, a.detail, c.limitKey, "%s: the fault reason", c.about)
 			assert.True(t, strings.HasPrefix(a.ctype, "multipart/related"), "%s: answer %s", c.about, a.ctype)
-			assert.NotContains(t, string(a.body), secretContent, "the secret file leaked into the answer")
 			assert.NotContains(t, string(a.body), contentMarker, "content in the answer")
-			assert.Zero(t, e.canary.count.Load(), "an outbound connection reached the canary")
-			assert.LessOrEqual(t, r.peak, int64(memoryBudget), "peak RSS growth %d MiB", r.peak>>20)
-			if measureCPU && r.cpu > cpuBudget {
-				cpus := []time.Duration{r.cpu, run(e, c).cpu, run(e, c).cpu}
-				med := median(cpus)
-				assert.LessOrEqual(t, med, cpuBudget, "CPU per refusal: runs %v", cpus)
-				r.cpu = med
-				rows[len(rows)-1] = r
-			}
+			rows[len(rows)-1] = checkRefusal(t, e, c, r, measureCPU)
 		})
 	}
 	printTable(t, rows, measureCPU)
