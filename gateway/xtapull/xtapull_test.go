@@ -246,11 +246,9 @@ func TestPullIsIdempotentBetweenStoreAndClose(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1, rep.Status)
 
-	lines := strings.Split(strings.TrimSpace(auditLog.String()), "\n")
+	lines := testenv.JSONLines(t, []byte(auditLog.String()))
 	require.Len(t, lines, 2, auditLog.String())
-	for i, l := range lines {
-		var m map[string]any
-		require.NoError(t, json.Unmarshal([]byte(l), &m))
+	for i, m := range lines {
 		assert.Equal(t, "submitted", m["action"])
 		assert.Equal(t, "xta-pull", m["role"])
 		assert.Equal(t, "b", m["principal"])

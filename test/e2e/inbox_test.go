@@ -145,9 +145,7 @@ func TestInboxOverREST(t *testing.T) {
 	b, err := os.ReadFile(file)
 	require.NoError(t, err)
 	count := map[string]int{}
-	for _, ln := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		var l map[string]any
-		require.NoError(t, json.Unmarshal([]byte(ln), &l), ln)
+	for _, l := range testenv.JSONLines(t, b) {
 		if l["role"] != "reader" {
 			continue
 		}
