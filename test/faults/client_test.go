@@ -151,7 +151,7 @@ func (s *status) count(typ string) int {
 // demoTemplate is the valid demo message of the repository.
 func demoTemplate(t testing.TB) []byte {
 	t.Helper()
-	root, err := moduleRoot()
+	root, err := testenv.FindRepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
