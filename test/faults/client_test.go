@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -192,4 +193,30 @@ func multipartBody(msg []byte, atts []attachment) ([]byte, string) {
 		parts = append(parts, testenv.Part{Name: "attachment", Filename: a.name, ContentType: "application/octet-stream", Data: a.data})
 	}
 	return testenv.Multipart(parts...)
+}
+
+// parallel calls f for every index below n from clients goroutines at once
+// and returns a channel that is closed when all calls have returned.
+func parallel(n, clients int, f func(i int)) <-chan struct{} {
+	work := make(chan int)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				f(i)
+			}
+		}()
+	}
+	go func() {
+		for i := range n {
+			work <- i
+		}
+		close(work)
+		wg.Wait()
+		close(done)
+	}()
+	return done
 }

@@ -194,41 +194,27 @@ func TestClusterFailover(t *testing.T) {
 	var staleMu sync.Mutex
 	var stale []string
 	phase := make(chan struct{}, n)
-	work := make(chan int)
-	var wg sync.WaitGroup
 	start := time.Now()
-	for range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				a, err := sendUntilAccepted(pick(i), reqs[i], 90*time.Second)
-				if err != nil {
-					t.Error(err)
-					continue
-				}
-				ids[i] = a.id
-				accepted.Add(1)
-				phase <- struct{}{}
-				// Read-after-write on the other replica.
-				if o := other(pick(i)()); o != "" && i%5 == 0 {
-					if _, err := getStatus(o, keyA, a.id); err != nil && strings.Contains(err.Error(), ": 404 ") {
-						staleMu.Lock()
-						stale = append(stale, a.id)
-						staleMu.Unlock()
-					} else if err == nil {
-						crossReads.Add(1)
-					}
-				}
-			}
-		}()
-	}
-	go func() {
-		for i := range n {
-			work <- i
+	done := parallel(n, clients, func(i int) {
+		a, err := sendUntilAccepted(pick(i), reqs[i], 90*time.Second)
+		if err != nil {
+			t.Error(err)
+			return
 		}
-		close(work)
-	}()
+		ids[i] = a.id
+		accepted.Add(1)
+		phase <- struct{}{}
+		// Read-after-write on the other replica.
+		if o := other(pick(i)()); o != "" && i%5 == 0 {
+			if _, err := getStatus(o, keyA, a.id); err != nil && strings.Contains(err.Error(), ": 404 ") {
+				staleMu.Lock()
+				stale = append(stale, a.id)
+				staleMu.Unlock()
+			} else if err == nil {
+				crossReads.Add(1)
+			}
+		}
+	})
 
 	for range killNATSAt {
 		<-phase
@@ -246,7 +232,7 @@ func TestClusterFailover(t *testing.T) {
 	aDown.Store(true)
 	gwA.kill()
 	t.Logf("killed gateway A after %d accepted (%.1fs)", accepted.Load(), time.Since(start).Seconds())
-	wg.Wait()
+	<-done
 	if t.Failed() {
 		t.FailNow()
 	}
@@ -302,16 +288,7 @@ func checkReplicas(t *testing.T, in *inspector) {
 // streamLeader names the server leading the submissions stream.
 func streamLeader(t *testing.T, in *inspector) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	s, err := in.js.Stream(ctx, store.SubmissionsStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	info := in.submissionsInfo(t)
 	if info.Cluster == nil || info.Cluster.Leader == "" {
 		t.Fatal("the submissions stream has no leader")
 	}

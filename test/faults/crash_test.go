@@ -122,25 +122,12 @@ func crashAndRecover(t *testing.T, g *gateway, load *crashLoad) (before map[int]
 	var killOnce sync.Once
 	start := time.Now()
 	base := g.base
-	work := make(chan int)
-	var wg sync.WaitGroup
-	for range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				answers[i] = send(base, load.reqs[i])
-				if answers[i].code == http.StatusAccepted && accepted.Add(1) == killAt {
-					killOnce.Do(g.kill)
-				}
-			}
-		}()
-	}
-	for i := range n {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
+	<-parallel(n, clients, func(i int) {
+		answers[i] = send(base, load.reqs[i])
+		if answers[i].code == http.StatusAccepted && accepted.Add(1) == killAt {
+			killOnce.Do(g.kill)
+		}
+	})
 	if g.running() {
 		t.Fatalf("the gateway was not killed: only %d of %d accepted", accepted.Load(), killAt)
 	}
@@ -163,25 +150,13 @@ func crashAndRecover(t *testing.T, g *gateway, load *crashLoad) (before map[int]
 	// ones must come back as replays of the same submission.
 	ids := make([]string, n)
 	replayed := make([]bool, n)
-	work = make(chan int)
-	for range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				a, err := sendUntilAccepted(func() string { return base }, load.reqs[i], time.Minute)
-				if err != nil {
-					t.Error(err)
-				}
-				ids[i], replayed[i] = a.id, a.replayed
-			}
-		}()
-	}
-	for i := range n {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
+	<-parallel(n, clients, func(i int) {
+		a, err := sendUntilAccepted(func() string { return base }, load.reqs[i], time.Minute)
+		if err != nil {
+			t.Error(err)
+		}
+		ids[i], replayed[i] = a.id, a.replayed
+	})
 	owner = map[string]int{}
 	stoodBefore := 0
 	for i, id := range ids {

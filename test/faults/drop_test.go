@@ -158,6 +158,12 @@ func inspect(t *testing.T, url string, opts ...nats.Option) *inspector {
 // submissions is the number of messages in the submissions stream.
 func (in *inspector) submissions(t *testing.T) uint64 {
 	t.Helper()
+	return in.submissionsInfo(t).State.Msgs
+}
+
+// submissionsInfo is the current state of the submissions stream.
+func (in *inspector) submissionsInfo(t *testing.T) *jetstream.StreamInfo {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	s, err := in.js.Stream(ctx, store.SubmissionsStream)
@@ -168,7 +174,7 @@ func (in *inspector) submissions(t *testing.T) uint64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return info.State.Msgs
+	return info
 }
 
 // waitDrained waits until the consumer of target has nothing left to
