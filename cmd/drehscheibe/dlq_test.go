@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/drehscheibe/drehscheibe/gateway/config"
 	"github.com/drehscheibe/drehscheibe/test/gatewaytest"
+	"github.com/drehscheibe/drehscheibe/test/testenv"
 )
 
 const (
@@ -48,8 +48,7 @@ routes: [{name: all, target: fv}]
 // submitAndWait posts the demo message and waits until its status is want.
 func submitAndWait(t *testing.T, base, want string) string {
 	t.Helper()
-	doc, err := os.ReadFile(filepath.Join(root(t), "examples", "demo", "antrag-valid.xml"))
-	require.NoError(t, err)
+	doc := testenv.Example(t, "antrag-valid.xml")
 	id := gatewaytest.Submit(t, base, cliSenderKey, doc)
 	waitStatus(t, base, id, want)
 	return id

@@ -13,6 +13,7 @@ import (
 
 	"github.com/drehscheibe/drehscheibe/adapters/xta/xtatest"
 	"github.com/drehscheibe/drehscheibe/test/gatewaytest"
+	"github.com/drehscheibe/drehscheibe/test/testenv"
 )
 
 // TestXTACheckPassesAgainstDrehscheibe runs "drehscheibe xta check" against
@@ -37,8 +38,7 @@ xta:
     - {identifier: "ags:07777000", client: xta-check}
 `, filepath.Join(tmp, "nats"), filepath.Join(r, "schemas", "demo"), pki.CertFile, pki.KeyFile, pki.CAFile)
 	g := gatewaytest.Start(t, yaml, nil)
-	demo, err := os.ReadFile(filepath.Join(r, "examples", "demo", "antrag-valid.xml"))
-	require.NoError(t, err)
+	demo := testenv.Example(t, "antrag-valid.xml")
 	msg := filepath.Join(tmp, "message.xml")
 	require.NoError(t, os.WriteFile(msg, bytes.ReplaceAll(demo, []byte("ags:09999000"), []byte("ags:07777000")), 0o600))
 	cert, key := pki.Client(t, "xta-check")

@@ -91,8 +91,7 @@ func (r *remote) box(t *testing.T) []string {
 }
 
 func demo(t *testing.T) []byte {
-	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "examples", "demo", "antrag-valid.xml"))
-	require.NoError(t, err)
+	b := testenv.Example(t, "antrag-valid.xml")
 	return bytes.ReplaceAll(b, []byte("ags:09999000"), []byte("ags:07777000"))
 }
 

@@ -71,9 +71,7 @@ func startOpts(t *testing.T, o opts) *env {
 	root := testenv.RepoRoot(t)
 	tmp := t.TempDir()
 	e := &env{t: t, v: v, pki: xtatest.NewPKI(t, tmp), outbox: filepath.Join(tmp, "outbox")}
-	var err error
-	e.demo, err = os.ReadFile(filepath.Join(root, "examples", "demo", "antrag-valid.xml"))
-	require.NoError(t, err)
+	e.demo = testenv.Example(t, "antrag-valid.xml")
 	yaml := fmt.Sprintf(`
 server: {listen: 127.0.0.1:0`+o.server+`}
 `+natsYAML+`

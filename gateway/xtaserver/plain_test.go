@@ -6,7 +6,6 @@ import (
 	"github.com/drehscheibe/drehscheibe/test/testenv"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -71,8 +70,7 @@ xta:
 	fault(t, err, "9012")
 
 	// The whole way works: send as the portal, fetch and close as the reader.
-	demo, err := os.ReadFile(filepath.Join(root, "examples", "demo", "antrag-valid.xml"))
-	require.NoError(t, err)
+	demo := testenv.Example(t, "antrag-valid.xml")
 	msg := bytes.ReplaceAll(demo, []byte("ags:09999000"), []byte("ags:07777000"))
 	m := meta("plain-1", portal, readerB)
 	c := xta.Content{ContentType: "application/xml", Data: msg}

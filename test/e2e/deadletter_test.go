@@ -142,8 +142,7 @@ routes:
 }
 
 func demoMessage(t *testing.T) []byte {
-	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "examples", "demo", "antrag-valid.xml"))
-	require.NoError(t, err)
+	b := testenv.Example(t, "antrag-valid.xml")
 	return b
 }
 

@@ -287,11 +287,8 @@ func TestRefusals(t *testing.T) {
 
 func TestIdempotencyStatusAndTestMessages(t *testing.T) {
 	e := start(t)
-	root := testenv.RepoRoot(t)
-	valid, err := os.ReadFile(filepath.Join(root, "examples", "demo", "antrag-valid.xml"))
-	require.NoError(t, err)
-	testMsg, err := os.ReadFile(filepath.Join(root, "examples", "demo", "antrag-test.xml"))
-	require.NoError(t, err)
+	valid := testenv.Example(t, "antrag-valid.xml")
+	testMsg := testenv.Example(t, "antrag-test.xml")
 
 	key := map[string]string{"Idempotency-Key": "order-4711"}
 	first := e.submitXML(valid, portalKey, key)
@@ -325,15 +322,13 @@ func TestIdempotencyStatusAndTestMessages(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, tr.Code, string(tr.Body))
 	tid := tr.JSON["id"].(string)
 	assert.Equal(t, testMsg, e.delivered(e.testbox, tid))
-	_, err = os.Stat(filepath.Join(e.outbox, tid))
+	_, err := os.Stat(filepath.Join(e.outbox, tid))
 	assert.True(t, os.IsNotExist(err), "test message must not reach production")
 }
 
 func TestMultipartWithAttachments(t *testing.T) {
 	e := start(t)
-	root := testenv.RepoRoot(t)
-	msg, err := os.ReadFile(filepath.Join(root, "examples", "demo", "antrag-valid.xml"))
-	require.NoError(t, err)
+	msg := testenv.Example(t, "antrag-valid.xml")
 	att1 := []byte("%PDF-1.4 fictitious Bauzeichnung\x00\x01\x02")
 	att2 := bytes.Repeat([]byte{0xde, 0xad, 0xbe, 0xef}, 300_000) // 1.2 MB: beyond NATS' max payload
 
@@ -411,11 +406,8 @@ func TestXMeldExamples(t *testing.T) {
 // Operators see health, readiness and metrics; logs carry ids and never message content.
 func TestOperations(t *testing.T) {
 	e := start(t)
-	root := testenv.RepoRoot(t)
-	valid, err := os.ReadFile(filepath.Join(root, "examples", "demo", "antrag-valid.xml"))
-	require.NoError(t, err)
-	invalid, err := os.ReadFile(filepath.Join(root, "examples", "demo", "antrag-invalid.xml"))
-	require.NoError(t, err)
+	valid := testenv.Example(t, "antrag-valid.xml")
+	invalid := testenv.Example(t, "antrag-invalid.xml")
 
 	assert.Equal(t, http.StatusOK, e.do(http.MethodGet, "/healthz", "", "", nil, nil).Code)
 	rz := e.do(http.MethodGet, "/readyz", "", "", nil, nil)

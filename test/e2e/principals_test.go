@@ -6,7 +6,6 @@ import (
 	"github.com/drehscheibe/drehscheibe/test/testenv"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -54,8 +53,7 @@ routes:
 		config.HashAPIKey(keyPortal), config.HashAPIKey(keyStrict), config.HashAPIKey(keyReader), config.HashAPIKey(keyOps), filepath.Join(tmp, "out"))
 	g := gatewaytest.Start(t, yaml, nil)
 	base := "https://" + g.Addr()
-	valid, err := os.ReadFile(filepath.Join(root, "examples", "demo", "antrag-valid.xml"))
-	require.NoError(t, err)
+	valid := testenv.Example(t, "antrag-valid.xml")
 
 	clients := map[string]*http.Client{
 		"none":        pki.HTTPClient(t, ""),
@@ -118,8 +116,7 @@ routes:
 // 429 with Retry-After, that other senders go on, and that the bucket refills.
 func TestRateLimit(t *testing.T) {
 	e := start(t)
-	valid, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "examples", "demo", "antrag-valid.xml"))
-	require.NoError(t, err)
+	valid := testenv.Example(t, "antrag-valid.xml")
 	validate := func(key string) response {
 		return e.do(http.MethodPost, "/v1/validate", key, "application/xml", valid, nil)
 	}

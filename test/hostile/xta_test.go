@@ -201,8 +201,7 @@ func TestHostileXTA(t *testing.T) {
 	assert.NotContains(t, logs, secretContent, "the secret file in the logs")
 
 	// The same request, well-formed, is taken and stored.
-	demo, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "examples", "demo", "antrag-valid.xml"))
-	require.NoError(t, err)
+	demo := testenv.Example(t, "antrag-valid.xml")
 	ok := postXTA(e.addr, mtomType, rootPart(sendMessage(include))+binaryPart("antrag@client", demo)+"--b--\r\n")
 	require.NoError(t, ok.err)
 	require.Equal(t, http.StatusOK, ok.status, "%s: %s", ok.typ, ok.detail)

@@ -74,3 +74,15 @@ func (l *LogBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// Example returns the content of examples/demo/<name>, one of the demo
+// standard's messages (antrag-valid.xml, antrag-test.xml,
+// antrag-invalid.xml).
+func Example(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(RepoRoot(t), "examples", "demo", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
