@@ -174,23 +174,13 @@ func TestHostileXTA(t *testing.T) {
 	e, g := startXTA(t)
 	ctx := context.Background()
 	cases := xtaCases(e)
-	measureCPU := !raceEnabled
-	var rows []row
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			r := run(e, c)
-			rows = append(rows, r)
-			a := r.got
-			require.NoError(t, a.err, c.about)
-			assert.Equal(t, c.want, a.status, "%s: %s", c.about, a.body)
-			assert.Equal(t, c.typ, a.typ, "%s: %s", c.about, a.detail)
-			assert.Contains(t, a.detail, c.limitKey, "%s: the fault reason", c.about)
-			assert.True(t, strings.HasPrefix(a.ctype, "multipart/related"), "%s: answer %s", c.about, a.ctype)
-			assert.NotContains(t, string(a.body), contentMarker, "content in the answer")
-			rows[len(rows)-1] = checkRefusal(t, e, c, r, measureCPU)
-		})
-	}
-	printTable(t, rows, measureCPU)
+	runCases(t, e, cases, func(t *testing.T, c hcase, a answer) {
+		assert.Equal(t, c.want, a.status, "%s: %s", c.about, a.body)
+		assert.Equal(t, c.typ, a.typ, "%s: %s", c.about, a.detail)
+		assert.Contains(t, a.detail, c.limitKey, "%s: the fault reason", c.about)
+		assert.True(t, strings.HasPrefix(a.ctype, "multipart/related"), "%s: answer %s", c.about, a.ctype)
+		assert.NotContains(t, string(a.body), contentMarker, "content in the answer")
+	})
 
 	_, err := g.Store.NextSubmission(ctx, 1)
 	assert.ErrorIs(t, err, store.ErrNotFound, "a refused request was stored")
