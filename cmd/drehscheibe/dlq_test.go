@@ -1,13 +1,10 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -15,10 +12,10 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/zap"
 
-	"github.com/drehscheibe/drehscheibe/gateway"
 	"github.com/drehscheibe/drehscheibe/gateway/config"
+	"github.com/drehscheibe/drehscheibe/test/gatewaytest"
+	"github.com/drehscheibe/drehscheibe/test/testenv"
 )
 
 const (
@@ -34,7 +31,7 @@ func startGateway(t *testing.T, status *atomic.Int32) string {
 	t.Cleanup(recv.Close)
 	t.Setenv("DREHSCHEIBE_CLI_WEBHOOK_SECRET", "cli-webhook-secret-0123456789")
 	tmp := t.TempDir()
-	cfg, err := config.Parse([]byte(fmt.Sprintf(`
+	g := gatewaytest.Start(t, fmt.Sprintf(`
 server: {listen: 127.0.0.1:0}
 nats: {data_dir: %q}
 schemas: {dirs: [%q]}
@@ -44,36 +41,17 @@ targets:
   - {name: fv, type: webhook, options: {url: %q, secret_env: DREHSCHEIBE_CLI_WEBHOOK_SECRET}}
 routes: [{name: all, target: fv}]
 `, filepath.Join(tmp, "nats"), filepath.Join(root(t), "schemas", "demo"), config.HashAPIKey(cliSenderKey),
-		config.HashAPIKey(cliAdminKey), recv.URL)), nil)
-	require.NoError(t, err)
-	g, err := gateway.New(context.Background(), cfg, zap.NewNop())
-	require.NoError(t, err)
-	_, err = g.Start(context.Background())
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = g.Shutdown(ctx)
-	})
+		config.HashAPIKey(cliAdminKey), recv.URL), nil)
 	return "http://" + g.Addr()
 }
 
 // submitAndWait posts the demo message and waits until its status is want.
 func submitAndWait(t *testing.T, base, want string) string {
 	t.Helper()
-	doc, err := os.ReadFile(filepath.Join(root(t), "examples", "demo", "antrag-valid.xml"))
-	require.NoError(t, err)
-	req, _ := http.NewRequest(http.MethodPost, base+"/v1/submissions", bytes.NewReader(doc))
-	req.Header.Set("Content-Type", "application/xml")
-	req.Header.Set("Authorization", "Bearer "+cliSenderKey)
-	res, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	var sub struct{ ID string }
-	require.NoError(t, json.NewDecoder(res.Body).Decode(&sub))
-	res.Body.Close()
-	require.Equal(t, http.StatusAccepted, res.StatusCode)
-	waitStatus(t, base, sub.ID, want)
-	return sub.ID
+	doc := testenv.Example(t, "antrag-valid.xml")
+	id := gatewaytest.Submit(t, base, cliSenderKey, doc)
+	waitStatus(t, base, id, want)
+	return id
 }
 
 func waitStatus(t *testing.T, base, id, want string) {

@@ -5,7 +5,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -14,7 +13,6 @@ import (
 	"math/big"
 	"net"
 	"net/http"
-	"net/http/httptrace"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -25,6 +23,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/drehscheibe/drehscheibe/test/testenv"
 )
 
 // lockedBuffer is the stderr of a serve running in a goroutine.
@@ -107,25 +107,8 @@ schemas:
 	}()
 
 	url := "https://" + addr + "/healthz"
-	client := func(c *x509.Certificate) *http.Client {
-		pool := x509.NewCertPool()
-		pool.AddCert(c)
-		return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	}
-	get := func(c *http.Client) (cn string, reused bool) {
-		req, err := http.NewRequest(http.MethodGet, url, nil)
-		require.NoError(t, err)
-		req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
-			GotConn: func(i httptrace.GotConnInfo) { reused = i.Reused },
-		}))
-		res, err := c.Do(req)
-		require.NoError(t, err)
-		_, _ = io.Copy(io.Discard, res.Body)
-		_ = res.Body.Close()
-		require.Equal(t, http.StatusOK, res.StatusCode)
-		return res.TLS.PeerCertificates[0].Subject.CommonName, reused
-	}
-	old := client(a)
+	get := func(c *http.Client) (cn string, reused bool) { return testenv.ServerCN(t, c, url) }
+	old := testenv.TLSClient(a)
 	cn, _ := get(old)
 	require.Equal(t, "cert-a", cn)
 
@@ -134,7 +117,7 @@ schemas:
 	require.Eventually(t, func() bool {
 		return regexp.MustCompile(`"msg":"tls certificate reloaded".*CN=cert-b`).MatchString(stderr.String())
 	}, 10*time.Second, 10*time.Millisecond, "no reload logged: %s", stderr)
-	cn, _ = get(client(b))
+	cn, _ = get(testenv.TLSClient(b))
 	assert.Equal(t, "cert-b", cn, "a new handshake gets the new certificate")
 	cn, reused := get(old)
 	assert.True(t, reused, "the keep-alive connection survives the reload")

@@ -2,21 +2,18 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/zap"
 
 	"github.com/drehscheibe/drehscheibe/adapters/xta/xtatest"
-	"github.com/drehscheibe/drehscheibe/gateway"
-	"github.com/drehscheibe/drehscheibe/gateway/config"
+	"github.com/drehscheibe/drehscheibe/test/gatewaytest"
+	"github.com/drehscheibe/drehscheibe/test/testenv"
 )
 
 // TestXTACheckPassesAgainstDrehscheibe runs "drehscheibe xta check" against
@@ -40,19 +37,8 @@ xta:
     - {identifier: "efa:demo-portal", client: xta-check}
     - {identifier: "ags:07777000", client: xta-check}
 `, filepath.Join(tmp, "nats"), filepath.Join(r, "schemas", "demo"), pki.CertFile, pki.KeyFile, pki.CAFile)
-	cfg, err := config.Parse([]byte(yaml), nil)
-	require.NoError(t, err)
-	g, err := gateway.New(context.Background(), cfg, zap.NewNop())
-	require.NoError(t, err)
-	_, err = g.Start(context.Background())
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = g.Shutdown(ctx)
-	})
-	demo, err := os.ReadFile(filepath.Join(r, "examples", "demo", "antrag-valid.xml"))
-	require.NoError(t, err)
+	g := gatewaytest.Start(t, yaml, nil)
+	demo := testenv.Example(t, "antrag-valid.xml")
 	msg := filepath.Join(tmp, "message.xml")
 	require.NoError(t, os.WriteFile(msg, bytes.ReplaceAll(demo, []byte("ags:09999000"), []byte("ags:07777000")), 0o600))
 	cert, key := pki.Client(t, "xta-check")

@@ -101,29 +101,30 @@ func (s *Server) listDeadLetters(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// deadLetter loads the dead letter named in the path, or answers 404 or 503.
-func (s *Server) deadLetter(w http.ResponseWriter, r *http.Request) *store.DeadLetter {
+// deadLetter authenticates an admin (like admin) and loads the dead letter
+// named in the path, or answers 401, 403, 404 or 503 and returns nil.
+func (s *Server) deadLetter(w http.ResponseWriter, r *http.Request) (string, *store.DeadLetter) {
+	admin := s.admin(w, r)
+	if admin == "" {
+		return "", nil
+	}
 	id := r.PathValue("id")
 	dl, err := s.Store.DeadLetter(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) {
 		s.writeProblem(w, r, problem.New(problem.NotFound, "no dead letter for submission %q", id))
-		return nil
+		return "", nil
 	}
 	if err != nil {
 		s.unavailable(w, r, err)
-		return nil
+		return "", nil
 	}
-	return dl
+	return admin, dl
 }
 
 // showDeadLetter handles GET /v1/admin/deadletters/{id}: the dead letter with
 // the submission's current status and its whole event log.
 func (s *Server) showDeadLetter(w http.ResponseWriter, r *http.Request) {
-	admin := s.admin(w, r)
-	if admin == "" {
-		return
-	}
-	dl := s.deadLetter(w, r)
+	admin, dl := s.deadLetter(w, r)
 	if dl == nil {
 		return
 	}
@@ -143,11 +144,7 @@ func (s *Server) showDeadLetter(w http.ResponseWriter, r *http.Request) {
 // replayDeadLetter handles POST /v1/admin/deadletters/{id}/replay: the
 // submission is queued again for its target under the same id.
 func (s *Server) replayDeadLetter(w http.ResponseWriter, r *http.Request) {
-	admin := s.admin(w, r)
-	if admin == "" {
-		return
-	}
-	dl := s.deadLetter(w, r)
+	admin, dl := s.deadLetter(w, r)
 	if dl == nil {
 		return
 	}
@@ -173,11 +170,7 @@ func (s *Server) replayDeadLetter(w http.ResponseWriter, r *http.Request) {
 
 // discardDeadLetter handles DELETE /v1/admin/deadletters/{id}.
 func (s *Server) discardDeadLetter(w http.ResponseWriter, r *http.Request) {
-	admin := s.admin(w, r)
-	if admin == "" {
-		return
-	}
-	dl := s.deadLetter(w, r)
+	admin, dl := s.deadLetter(w, r)
 	if dl == nil {
 		return
 	}

@@ -1,15 +1,12 @@
 package api
 
 import (
-	"math"
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
-
-	"golang.org/x/time/rate"
 
 	"github.com/drehscheibe/drehscheibe/gateway/problem"
+	"github.com/drehscheibe/drehscheibe/gateway/ratelimit"
 )
 
 // Role is the kind of a principal: what it may do.
@@ -39,7 +36,7 @@ type Principal struct {
 	// PerSecond and Burst shape its rate limit; PerSecond 0: no limit.
 	PerSecond, Burst int
 
-	limiter *rate.Limiter
+	limiter *ratelimit.Bucket
 }
 
 // Principals finds the principal of a request by API key or by client
@@ -55,9 +52,7 @@ func NewPrincipals(ps []Principal) *Principals {
 	idx := &Principals{keys: map[string]*Principal{}, certs: map[string]*Principal{}}
 	for i := range ps {
 		p := &ps[i]
-		if p.PerSecond > 0 {
-			p.limiter = rate.NewLimiter(rate.Limit(p.PerSecond), p.Burst)
-		}
+		p.limiter = ratelimit.New(p.PerSecond, p.Burst)
 		if p.KeySHA256 != "" {
 			idx.keys[p.KeySHA256] = p
 		}
@@ -168,30 +163,13 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, want Role)
 		s.writeProblem(w, r, problem.New(problem.NotAllowed, onlyFor[want], p.Role))
 		return nil, problem.NotAllowed
 	}
-	if wait := p.wait(); wait > 0 {
-		secs := int(math.Ceil(wait.Seconds()))
+	if secs := p.limiter.Take(); secs > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		s.writeProblem(w, r, problem.New(problem.RateLimited, "%q exceeded its rate limit of %d requests per second (burst %d); retry after %d s",
 			p.Name, p.PerSecond, p.Burst, secs))
 		return nil, problem.RateLimited
 	}
 	return p, problem.Type{}
-}
-
-// wait takes a token from the principal's bucket. It returns 0 when there
-// was one, else how long until there will be one (no token is taken then).
-func (p *Principal) wait() time.Duration {
-	if p.limiter == nil {
-		return 0
-	}
-	now := time.Now()
-	res := p.limiter.ReserveN(now, 1)
-	d := res.DelayFrom(now)
-	if d == 0 {
-		return 0
-	}
-	res.CancelAt(now)
-	return d
 }
 
 func (s *Server) unauthorized(w http.ResponseWriter, r *http.Request, format string, args ...any) problem.Type {

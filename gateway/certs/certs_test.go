@@ -14,7 +14,6 @@ import (
 	"math/big"
 	"net"
 	"net/http"
-	"net/http/httptrace"
 	"os"
 	"path/filepath"
 	"testing"
@@ -22,6 +21,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/drehscheibe/drehscheibe/test/testenv"
 )
 
 // writeSelfSigned writes a self-signed certificate for 127.0.0.1 with the
@@ -67,30 +68,6 @@ func serve(t *testing.T, s *Store) string {
 	return "https://" + ln.Addr().String()
 }
 
-func client(roots ...*x509.Certificate) *http.Client {
-	pool := x509.NewCertPool()
-	for _, c := range roots {
-		pool.AddCert(c)
-	}
-	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-}
-
-// get returns the common name the server presented and whether the
-// connection was reused.
-func get(t *testing.T, c *http.Client, url string) (cn string, reused bool) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	require.NoError(t, err)
-	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
-		GotConn: func(i httptrace.GotConnInfo) { reused = i.Reused },
-	}))
-	res, err := c.Do(req)
-	require.NoError(t, err)
-	_, _ = io.Copy(io.Discard, res.Body)
-	_ = res.Body.Close()
-	return res.TLS.PeerCertificates[0].Subject.CommonName, reused
-}
-
 func TestReloadServesTheNewCertificateAndKeepsOpenConnections(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
@@ -99,8 +76,8 @@ func TestReloadServesTheNewCertificateAndKeepsOpenConnections(t *testing.T) {
 	require.NoError(t, err)
 	url := serve(t, s)
 
-	old := client(a)
-	cn, _ := get(t, old, url)
+	old := testenv.TLSClient(a)
+	cn, _ := testenv.ServerCN(t, old, url)
 	require.Equal(t, "cert-a", cn)
 
 	b := writeSelfSigned(t, "cert-b", certFile, keyFile)
@@ -108,21 +85,21 @@ func TestReloadServesTheNewCertificateAndKeepsOpenConnections(t *testing.T) {
 	assert.Equal(t, "cert-b", s.Leaf().Subject.CommonName)
 	assert.Equal(t, b.NotAfter.Unix(), s.Expires().Unix())
 
-	cn, _ = get(t, client(b), url)
+	cn, _ = testenv.ServerCN(t, testenv.TLSClient(b), url)
 	assert.Equal(t, "cert-b", cn, "a new handshake gets the new certificate")
-	cn, reused := get(t, old, url)
+	cn, reused := testenv.ServerCN(t, old, url)
 	assert.True(t, reused, "the keep-alive connection survives the reload")
 	assert.Equal(t, "cert-a", cn, "on the connection established before the reload")
 
 	// A client that trusts only the old certificate fails on a new connection.
-	_, err = client(a).Get(url)
+	_, err = testenv.TLSClient(a).Get(url)
 	var verr *tls.CertificateVerificationError
 	assert.True(t, errors.As(err, &verr), "%v", err)
 
 	// Broken files are reported and the certificate in use stays.
 	require.NoError(t, os.WriteFile(keyFile, []byte("not a key"), 0o600))
 	assert.ErrorContains(t, s.Reload(), keyFile)
-	cn, _ = get(t, client(b), url)
+	cn, _ = testenv.ServerCN(t, testenv.TLSClient(b), url)
 	assert.Equal(t, "cert-b", cn)
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/drehscheibe/drehscheibe/adapters/xta"
 	"github.com/drehscheibe/drehscheibe/gateway/delivery"
+	"github.com/drehscheibe/drehscheibe/gateway/kvjson"
 )
 
 // adapter is the delivery adapter of a box target: delivering puts the
@@ -62,7 +63,7 @@ func (a *adapter) Deliver(ctx context.Context, d *delivery.Delivery) error {
 	} else if m.Submission != d.SubmissionID {
 		return delivery.Permanent(fmt.Errorf("message id %q is already used by submission %s", e.MessageID, m.Submission))
 	}
-	_, err = createJSON(ctx, a.b.kv, boxKey(e.Reader, d.SubmissionID), e)
+	_, err = kvjson.Create(ctx, a.b.kv, boxKey(e.Reader, d.SubmissionID), e)
 	return err
 }
 

@@ -15,9 +15,6 @@ package mailbox
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -26,6 +23,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/drehscheibe/drehscheibe/gateway/kvjson"
 	"github.com/drehscheibe/drehscheibe/gateway/store"
 )
 
@@ -43,7 +41,7 @@ func IsType(typ string) bool { return typ == Type || typ == XTAType }
 const Bucket = "DREHSCHEIBE_XTA"
 
 // ErrNotFound is returned for a message id or box entry that does not exist.
-var ErrNotFound = errors.New("not found")
+var ErrNotFound = kvjson.ErrNotFound
 
 // Message is what the gateway knows about an XTA message id.
 type Message struct {
@@ -96,55 +94,17 @@ func Open(ctx context.Context, st *store.Store, instanceID string) (*Boxes, erro
 	return &Boxes{kv: kv, st: st, instanceID: instanceID}, nil
 }
 
-func hash(s string) string {
-	h := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(h[:16])
-}
-
 // idKey is the key of a message id; ids compare case-insensitively.
-func idKey(id string) string { return "id." + hash(strings.ToLower(strings.TrimSpace(id))) }
+func idKey(id string) string { return "id." + kvjson.Hash(strings.ToLower(strings.TrimSpace(id))) }
 
-func boxPrefix(reader string) string { return "box." + hash(reader) }
+func boxPrefix(reader string) string { return "box." + kvjson.Hash(reader) }
 
 func boxKey(reader, submission string) string { return boxPrefix(reader) + "." + submission }
-
-func getJSON(ctx context.Context, kv jetstream.KeyValue, key string, v any) error {
-	e, err := kv.Get(ctx, key)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return ErrNotFound
-	}
-	if err != nil {
-		return err
-	}
-	return json.Unmarshal(e.Value(), v)
-}
-
-// createJSON stores v under key unless the key exists; it reports whether it stored.
-func createJSON(ctx context.Context, kv jetstream.KeyValue, key string, v any) (bool, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return false, err
-	}
-	_, err = kv.Create(ctx, key, b)
-	if errors.Is(err, jetstream.ErrKeyExists) {
-		return false, nil
-	}
-	return err == nil, err
-}
-
-func putJSON(ctx context.Context, kv jetstream.KeyValue, key string, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	_, err = kv.Put(ctx, key, b)
-	return err
-}
 
 // Message returns what is known about an XTA message id, or ErrNotFound.
 func (b *Boxes) Message(ctx context.Context, id string) (*Message, error) {
 	var m Message
-	if err := getJSON(ctx, b.kv, idKey(id), &m); err != nil {
+	if err := kvjson.Get(ctx, b.kv, idKey(id), &m); err != nil {
 		return nil, err
 	}
 	return &m, nil
@@ -153,7 +113,7 @@ func (b *Boxes) Message(ctx context.Context, id string) (*Message, error) {
 // IndexMessage records the submission of an XTA message id unless the id
 // is taken; it reports whether it recorded.
 func (b *Boxes) IndexMessage(ctx context.Context, id string, m Message) (bool, error) {
-	return createJSON(ctx, b.kv, idKey(id), m)
+	return kvjson.Create(ctx, b.kv, idKey(id), m)
 }
 
 // List returns the entries of the boxes of readers, oldest first (by
@@ -167,7 +127,7 @@ func (b *Boxes) List(ctx context.Context, readers ...string) ([]Entry, error) {
 		}
 		for k := range lister.Keys() {
 			var e Entry
-			if err := getJSON(ctx, b.kv, k, &e); err == nil {
+			if err := kvjson.Get(ctx, b.kv, k, &e); err == nil {
 				out = append(out, e)
 			}
 		}
@@ -194,7 +154,7 @@ func (e *Entry) Before(o *Entry) bool {
 func (b *Boxes) Get(ctx context.Context, submission string, readers ...string) (*Entry, error) {
 	for _, r := range readers {
 		var e Entry
-		err := getJSON(ctx, b.kv, boxKey(r, submission), &e)
+		err := kvjson.Get(ctx, b.kv, boxKey(r, submission), &e)
 		if err == nil {
 			return &e, nil
 		}
@@ -212,7 +172,7 @@ func (b *Boxes) MarkFetched(ctx context.Context, e *Entry, detail string) error 
 		return nil
 	}
 	e.InitialFetch = time.Now().UTC()
-	if err := putJSON(ctx, b.kv, boxKey(e.Reader, e.Submission), e); err != nil {
+	if err := kvjson.Put(ctx, b.kv, boxKey(e.Reader, e.Submission), e); err != nil {
 		return err
 	}
 	return b.st.Append(ctx, e.Submission, store.Event{Type: store.EventFetched, Target: e.Target, Adapter: e.Adapter(), Detail: detail})

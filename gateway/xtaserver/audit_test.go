@@ -1,7 +1,6 @@
 package xtaserver_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/drehscheibe/drehscheibe/adapters/xta"
+	"github.com/drehscheibe/drehscheibe/test/testenv"
 )
 
 // TestXTAIsAudited checks that every call that hands in, reads or changes a
@@ -53,12 +53,7 @@ func TestXTAIsAudited(t *testing.T) {
 	raw, err := os.ReadFile(file)
 	require.NoError(t, err)
 	assert.NotContains(t, string(raw), "Mustermann", "no message content")
-	var lines []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
-		var m map[string]any
-		require.NoError(t, json.Unmarshal([]byte(l), &m), l)
-		lines = append(lines, m)
-	}
+	lines := testenv.JSONLines(t, raw)
 	want := []struct{ action, principal string }{
 		{"submitted", "efa:demo-portal"}, {"fetched", "ags:07777000"}, {"listed", "ags:07777000"}, {"listed", "ags:06666000"},
 		{"viewed", "efa:demo-portal"}, {"closed", "ags:07777000"}, {"submitted", "efa:demo-portal"}, {"cancelled", "efa:demo-portal"},

@@ -14,6 +14,7 @@ import (
 
 	"github.com/drehscheibe/drehscheibe/adapters/xta"
 	"github.com/drehscheibe/drehscheibe/gateway/audit"
+	"github.com/drehscheibe/drehscheibe/gateway/kvjson"
 	"github.com/drehscheibe/drehscheibe/gateway/mailbox"
 	"github.com/drehscheibe/drehscheibe/gateway/store"
 )
@@ -125,14 +126,14 @@ func (s *Server) matches(ctx context.Context, it *iteration) ([]mailbox.Entry, e
 func newRequestID() string { return "urn:uuid:" + uuid.NewString() }
 
 func (s *Server) saveIteration(ctx context.Context, rid string, it *iteration) error {
-	return putJSON(ctx, s.state.reqs, "req."+hash(rid), it)
+	return kvjson.Put(ctx, s.state.reqs, "req."+kvjson.Hash(rid), it)
 }
 
 // iteration loads the iteration of rid for reader; nil if unknown (or another reader's).
 func (s *Server) iteration(ctx context.Context, rid, reader string) (*iteration, error) {
 	var it iteration
-	err := getJSON(ctx, s.state.reqs, "req."+hash(strings.TrimSpace(rid)), &it)
-	if errors.Is(err, errNotFound) || err == nil && it.Reader != reader {
+	err := kvjson.Get(ctx, s.state.reqs, "req."+kvjson.Hash(strings.TrimSpace(rid)), &it)
+	if errors.Is(err, mailbox.ErrNotFound) || err == nil && it.Reader != reader {
 		return nil, nil
 	}
 	if err != nil {
@@ -362,7 +363,7 @@ func (s *Server) close(ctx context.Context, reader string, req *xta.MsgBoxGetNex
 	}
 	for _, id := range ids {
 		m, err := s.state.boxes.Message(ctx, id)
-		if err != nil && !errors.Is(err, errNotFound) {
+		if err != nil && !errors.Is(err, mailbox.ErrNotFound) {
 			return nil, internal(err)
 		}
 		if m == nil || m.Reader != reader {
@@ -375,7 +376,7 @@ func (s *Server) close(ctx context.Context, reader string, req *xta.MsgBoxGetNex
 	}
 	for _, sub := range subs {
 		switch err := s.state.boxes.Close(ctx, reader, sub, "close by "+reader); {
-		case errors.Is(err, errNotFound):
+		case errors.Is(err, mailbox.ErrNotFound):
 			continue
 		case err != nil:
 			return nil, internal(err)

@@ -1,7 +1,6 @@
 package xtaserver_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -12,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/drehscheibe/drehscheibe/adapters/xta"
+	"github.com/drehscheibe/drehscheibe/test/gatewaytest"
 )
 
 // statusList writes an osci:MsgBoxStatusListRequest.
@@ -237,20 +237,12 @@ func TestMessageBox(t *testing.T) {
 // gateway identified.
 func TestRESTSubmissionInTheBox(t *testing.T) {
 	e := start(t, "")
-	req, err := http.NewRequest(http.MethodPost, "http://"+e.g.Addr()+"/v1/submissions", bytes.NewReader(e.demoFor("ags:07777000")))
-	require.NoError(t, err)
-	req.Header.Set("Content-Type", "application/xml")
-	req.Header.Set("Authorization", "Bearer "+restKey)
-	res, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	var sub struct{ ID string }
-	require.NoError(t, json.NewDecoder(res.Body).Decode(&sub))
-	res.Body.Close()
-	require.Equal(t, http.StatusAccepted, res.StatusCode)
+	subID := gatewaytest.Submit(t, "http://"+e.g.Addr(), restKey, e.demoFor("ags:07777000"))
 
-	id := "urn:de:xta:messageid:drehscheibe-test:" + sub.ID
+	id := "urn:de:xta:messageid:drehscheibe-test:" + subID
 	b := xta.AuthorHeader(readerB)
 	var env *xta.Envelope
+	var err error
 	require.Eventually(t, func() bool {
 		env, err = e.call("fachverfahren-b", xta.OpGetMessage, b, fetchByID(id))
 		return err == nil
@@ -265,9 +257,9 @@ func TestRESTSubmissionInTheBox(t *testing.T) {
 	require.NoError(t, err)
 
 	// The REST status shows the box events.
-	sreq, _ := http.NewRequest(http.MethodGet, "http://"+e.g.Addr()+"/v1/submissions/"+sub.ID, nil)
+	sreq, _ := http.NewRequest(http.MethodGet, "http://"+e.g.Addr()+"/v1/submissions/"+subID, nil)
 	sreq.Header.Set("Authorization", "Bearer "+restKey)
-	res, err = http.DefaultClient.Do(sreq)
+	res, err := http.DefaultClient.Do(sreq)
 	require.NoError(t, err)
 	var st struct{ Status string }
 	require.NoError(t, json.NewDecoder(res.Body).Decode(&st))

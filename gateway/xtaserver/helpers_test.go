@@ -15,13 +15,13 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"go.uber.org/zap"
 
 	_ "github.com/drehscheibe/drehscheibe/adapters/filedrop"
 	"github.com/drehscheibe/drehscheibe/adapters/xta"
 	"github.com/drehscheibe/drehscheibe/adapters/xta/xtatest"
 	"github.com/drehscheibe/drehscheibe/gateway"
 	"github.com/drehscheibe/drehscheibe/gateway/config"
+	"github.com/drehscheibe/drehscheibe/test/gatewaytest"
 )
 
 // Parties of the test configuration.
@@ -71,9 +71,7 @@ func startOpts(t *testing.T, o opts) *env {
 	root := testenv.RepoRoot(t)
 	tmp := t.TempDir()
 	e := &env{t: t, v: v, pki: xtatest.NewPKI(t, tmp), outbox: filepath.Join(tmp, "outbox")}
-	var err error
-	e.demo, err = os.ReadFile(filepath.Join(root, "examples", "demo", "antrag-valid.xml"))
-	require.NoError(t, err)
+	e.demo = testenv.Example(t, "antrag-valid.xml")
 	yaml := fmt.Sprintf(`
 server: {listen: 127.0.0.1:0`+o.server+`}
 `+natsYAML+`
@@ -107,18 +105,7 @@ xta:
     - {identifier: "ags:06666000", client: fachverfahren-c}
 `+o.parties+`%s`, filepath.Join(tmp, "nats"), filepath.Join(root, "schemas", "demo"), config.HashAPIKey(restKey), config.HashAPIKey("xta-portal-key-0123456789"), e.outbox,
 		e.pki.CertFile, e.pki.KeyFile, e.pki.CAFile, extra)
-	cfg, err := config.Parse([]byte(yaml), nil)
-	require.NoError(t, err)
-	ctx := context.Background()
-	e.g, err = gateway.New(ctx, cfg, zap.NewNop())
-	require.NoError(t, err)
-	_, err = e.g.Start(ctx)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = e.g.Shutdown(sctx)
-	})
+	e.g = gatewaytest.Start(t, yaml, nil)
 	e.url = "https://" + e.g.XTAAddr() + "/xta"
 	return e
 }

@@ -1,24 +1,21 @@
 package xtaserver
 
 import (
-	"math"
 	"mime"
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
-
-	"golang.org/x/time/rate"
 
 	"github.com/drehscheibe/drehscheibe/adapters/xta"
 	"github.com/drehscheibe/drehscheibe/gateway/config"
 	"github.com/drehscheibe/drehscheibe/gateway/inflight"
+	"github.com/drehscheibe/drehscheibe/gateway/ratelimit"
 )
 
 // bucket is the token bucket of one client, with the limit it was made
 // from for the fault's reason.
 type bucket struct {
-	lim *rate.Limiter
+	lim *ratelimit.Bucket
 	cfg config.RateLimit
 }
 
@@ -30,7 +27,7 @@ func newBuckets(x config.XTA) (map[string]*bucket, *bucket) {
 		if l.PerSecond <= 0 {
 			return nil
 		}
-		return &bucket{lim: rate.NewLimiter(rate.Limit(l.PerSecond), l.Burst), cfg: l}
+		return &bucket{lim: ratelimit.New(l.PerSecond, l.Burst), cfg: l}
 	}
 	byClient := map[string]*bucket{}
 	for _, pt := range x.Parties {
@@ -70,14 +67,10 @@ func (s *Server) throttle(w http.ResponseWriter, c *call) *xta.Fault {
 	if b == nil {
 		return nil
 	}
-	now := time.Now()
-	res := b.lim.ReserveN(now, 1)
-	d := res.DelayFrom(now)
-	if d == 0 {
+	secs := b.lim.Take()
+	if secs == 0 {
 		return nil
 	}
-	res.CancelAt(now)
-	secs := int(math.Ceil(d.Seconds()))
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
 	return xta.NewFault(xta.Internal, "rate limit: the client %s exceeded its limit of %d requests per second (burst %d; xta.rate_limit, xta.parties[].rate_limit); nothing was done, retry after %d s",
 		who, b.cfg.PerSecond, b.cfg.Burst, secs)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/drehscheibe/drehscheibe/adapters/xta"
 	"github.com/drehscheibe/drehscheibe/gateway/audit"
+	"github.com/drehscheibe/drehscheibe/gateway/config"
 	"github.com/drehscheibe/drehscheibe/gateway/mailbox"
 	"github.com/drehscheibe/drehscheibe/gateway/store"
 )
@@ -67,29 +68,30 @@ func (s *Server) lookupService(c *call) (*reply, *xta.Fault) {
 	return &reply{body: func(w *xta.Writer) { xta.WriteLookupServiceResponse(w, results) }}, nil
 }
 
-// known finds the message of the body's wsa:MessageID that party may see
-// (as author or reader).
-func (s *Server) known(ctx context.Context, c *call, party string) (*mailbox.Message, string, *xta.Fault) {
+// known checks the call's author and finds the message of the body's
+// wsa:MessageID that the author's party may see (as author or reader).
+func (s *Server) known(ctx context.Context, c *call) (config.XTAParty, *mailbox.Message, string, *xta.Fault) {
+	p, f := s.author(c)
+	if f != nil {
+		return p, nil, "", f
+	}
+	party := p.Identifier
 	if c.env.Body.MessageID == nil || strings.TrimSpace(*c.env.Body.MessageID) == "" {
-		return nil, "", xta.NewFault(xta.NoParameters, "the body holds no wsa:MessageID")
+		return p, nil, "", xta.NewFault(xta.NoParameters, "the body holds no wsa:MessageID")
 	}
 	id := strings.TrimSpace(*c.env.Body.MessageID)
 	m, err := s.state.boxes.Message(ctx, id)
-	if errors.Is(err, errNotFound) || err == nil && m.Author != party && m.Reader != party {
-		return nil, id, xta.NewFault(xta.InvalidMessageIDCode, "no message %q for %q", id, party)
+	if errors.Is(err, mailbox.ErrNotFound) || err == nil && m.Author != party && m.Reader != party {
+		return p, nil, id, xta.NewFault(xta.InvalidMessageIDCode, "no message %q for %q", id, party)
 	}
 	if err != nil {
-		return nil, id, internal(err)
+		return p, nil, id, internal(err)
 	}
-	return m, id, nil
+	return p, m, id, nil
 }
 
 func (s *Server) getTransportReport(ctx context.Context, c *call) (*reply, *xta.Fault) {
-	p, f := s.author(c)
-	if f != nil {
-		return nil, f
-	}
-	m, id, f := s.known(ctx, c, p.Identifier)
+	p, m, id, f := s.known(ctx, c)
 	if f != nil {
 		return nil, f
 	}
@@ -163,11 +165,7 @@ func (s *Server) messageStatus(r store.Record, evs []store.Event) int {
 }
 
 func (s *Server) cancelMessage(ctx context.Context, c *call) (*reply, *xta.Fault) {
-	p, f := s.author(c)
-	if f != nil {
-		return nil, f
-	}
-	m, id, f := s.known(ctx, c, p.Identifier)
+	p, m, id, f := s.known(ctx, c)
 	if f != nil {
 		return nil, f
 	}

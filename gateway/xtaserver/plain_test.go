@@ -2,24 +2,20 @@ package xtaserver_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"github.com/drehscheibe/drehscheibe/test/testenv"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/zap"
 
 	"github.com/drehscheibe/drehscheibe/adapters/xta"
 	"github.com/drehscheibe/drehscheibe/adapters/xta/xtatest"
-	"github.com/drehscheibe/drehscheibe/gateway"
-	"github.com/drehscheibe/drehscheibe/gateway/config"
+	"github.com/drehscheibe/drehscheibe/test/gatewaytest"
 )
 
 // headerTransport sets the client identity header, as a TLS-terminating
@@ -41,7 +37,7 @@ func (h headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 func TestPlainHTTPBehindAProxy(t *testing.T) {
 	v := xtatest.New(t)
 	root, tmp := testenv.RepoRoot(t), t.TempDir()
-	cfg, err := config.Parse([]byte(fmt.Sprintf(`
+	g := gatewaytest.Start(t, fmt.Sprintf(`
 server: {listen: 127.0.0.1:0}
 nats: {data_dir: %q}
 schemas: {dirs: [%q]}
@@ -55,17 +51,7 @@ xta:
   parties:
     - {identifier: "efa:demo-portal", client: portal}
     - {identifier: "ags:07777000", client: fachverfahren-b}
-`, filepath.Join(tmp, "nats"), filepath.Join(root, "schemas", "demo"))), nil)
-	require.NoError(t, err)
-	g, err := gateway.New(context.Background(), cfg, zap.NewNop())
-	require.NoError(t, err)
-	_, err = g.Start(context.Background())
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = g.Shutdown(ctx)
-	})
+`, filepath.Join(tmp, "nats"), filepath.Join(root, "schemas", "demo")), nil)
 	url := "http://" + g.XTAAddr() + "/xta"
 	as := func(header, identity string) *xta.Client {
 		return &xta.Client{URL: url, HTTP: &http.Client{Transport: headerTransport{header, identity}},
@@ -73,7 +59,7 @@ xta:
 	}
 	ctx := t.Context()
 
-	_, err = as("X-Verified-Client", "portal").Call(ctx, xta.OpCheckAccountActive, xta.AuthorHeader(portal), nil)
+	_, err := as("X-Verified-Client", "portal").Call(ctx, xta.OpCheckAccountActive, xta.AuthorHeader(portal), nil)
 	require.NoError(t, err, "the identity comes from the configured header")
 	_, err = as("X-Verified-Client", "fachverfahren-b").Call(ctx, xta.OpCheckAccountActive, xta.AuthorHeader(portal), nil)
 	fault(t, err, "9014")
@@ -84,8 +70,7 @@ xta:
 	fault(t, err, "9012")
 
 	// The whole way works: send as the portal, fetch and close as the reader.
-	demo, err := os.ReadFile(filepath.Join(root, "examples", "demo", "antrag-valid.xml"))
-	require.NoError(t, err)
+	demo := testenv.Example(t, "antrag-valid.xml")
 	msg := bytes.ReplaceAll(demo, []byte("ags:09999000"), []byte("ags:07777000"))
 	m := meta("plain-1", portal, readerB)
 	c := xta.Content{ContentType: "application/xml", Data: msg}

@@ -44,7 +44,7 @@ func (s *Server) sendMessage(ctx context.Context, c *call) (*reply, *xta.Fault) 
 	switch m, err := s.state.boxes.Message(ctx, id); {
 	case err == nil:
 		return nil, xta.NewFault(xta.MessageIDTaken, "message id %q was used before (submission %s)", id, m.Submission)
-	case err != errNotFound:
+	case err != mailbox.ErrNotFound:
 		return nil, internal(err)
 	}
 

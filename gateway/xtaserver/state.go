@@ -2,10 +2,6 @@ package xtaserver
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -48,33 +44,6 @@ func openState(ctx context.Context, st *store.Store, boxes *mailbox.Boxes) (*sta
 		return nil, fmt.Errorf("create bucket %s: %w", RequestsBucket, err)
 	}
 	return &state{boxes: boxes, reqs: reqs}, nil
-}
-
-func hash(s string) string {
-	h := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(h[:16])
-}
-
-var errNotFound = mailbox.ErrNotFound
-
-func getJSON(ctx context.Context, kv jetstream.KeyValue, key string, v any) error {
-	e, err := kv.Get(ctx, key)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return errNotFound
-	}
-	if err != nil {
-		return err
-	}
-	return json.Unmarshal(e.Value(), v)
-}
-
-func putJSON(ctx context.Context, kv jetstream.KeyValue, key string, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	_, err = kv.Put(ctx, key, b)
-	return err
 }
 
 // selector is an osci:MsgSelector as the box applies it.

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/drehscheibe/drehscheibe/test/testenv"
 )
 
 // TestAuditLog checks that submitting, reading the status, reading dead
@@ -32,16 +33,7 @@ func TestAuditLog(t *testing.T) {
 		require.NoError(t, err)
 		assert.NotContains(t, string(b), marker, "no message content in the audit log")
 		assert.NotContains(t, string(b), "Mustermann", "no message content in the audit log")
-		var out []map[string]any
-		for _, ln := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-			if ln == "" {
-				continue
-			}
-			var m map[string]any
-			require.NoError(t, json.Unmarshal([]byte(ln), &m), ln)
-			out = append(out, m)
-		}
-		return out
+		return testenv.JSONLines(t, b)
 	}
 	// waitDeadLetter polls the admin view; only the answer 200 is audited.
 	waitDeadLetter := func(id string) {

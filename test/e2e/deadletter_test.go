@@ -17,13 +17,12 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/zap"
 
 	"github.com/drehscheibe/drehscheibe/adapters/webhook"
-	"github.com/drehscheibe/drehscheibe/gateway"
 	"github.com/drehscheibe/drehscheibe/gateway/config"
 	"github.com/drehscheibe/drehscheibe/gateway/dispatch"
 	"github.com/drehscheibe/drehscheibe/gateway/store"
+	"github.com/drehscheibe/drehscheibe/test/gatewaytest"
 )
 
 const (
@@ -137,25 +136,13 @@ routes:
 		config.HashAPIKey(portalKey), config.HashAPIKey(extSenderKey), config.HashAPIKey(dropKey), config.HashAPIKey(boxSenderKey),
 		config.HashAPIKey(readerKey), config.HashAPIKey(otherReaderKey), config.HashAPIKey(slowReaderKey), config.HashAPIKey(adminKey),
 		rcv.srv.URL, webhookEnv, e.outbox)
-	cfg, err := config.Parse([]byte(yaml), func(string) (string, bool) { return "", false })
-	require.NoError(t, err)
-	ctx := context.Background()
-	e.g, err = gateway.New(ctx, cfg, zap.NewNop())
-	require.NoError(t, err)
-	_, err = e.g.Start(ctx)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = e.g.Shutdown(sctx)
-	})
+	e.g = gatewaytest.Start(t, yaml, nil)
 	e.base = "http://" + e.g.Addr()
 	return e
 }
 
 func demoMessage(t *testing.T) []byte {
-	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "examples", "demo", "antrag-valid.xml"))
-	require.NoError(t, err)
+	b := testenv.Example(t, "antrag-valid.xml")
 	return b
 }
 

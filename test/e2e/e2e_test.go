@@ -5,14 +5,12 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"github.com/drehscheibe/drehscheibe/test/testenv"
 	"io"
 	"mime/multipart"
 	"net/http"
-	"net/textproto"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,12 +19,11 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	_ "github.com/drehscheibe/drehscheibe/adapters/filedrop"
 	"github.com/drehscheibe/drehscheibe/gateway"
 	"github.com/drehscheibe/drehscheibe/gateway/config"
+	"github.com/drehscheibe/drehscheibe/test/gatewaytest"
 )
 
 const (
@@ -87,20 +84,8 @@ routes:
     test_target: testsystem
 `, filepath.Join(tmp, "nats"), filepath.Join(root, "schemas", "demo"), testenv.Shared(t, "xoev"),
 		config.HashAPIKey(portalKey), config.HashAPIKey(otherKey), config.HashAPIKey(limitedKey), config.HashAPIKey(slowKey), e.outbox, e.testbox)
-	cfg, err := config.Parse([]byte(yaml), func(string) (string, bool) { return "", false })
-	require.NoError(t, err)
 	e.logs = &testenv.LogBuffer{}
-	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(e.logs), zap.DebugLevel))
-	ctx := context.Background()
-	e.g, err = gateway.New(ctx, cfg, log)
-	require.NoError(t, err)
-	_, err = e.g.Start(ctx)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = e.g.Shutdown(sctx)
-	})
+	e.g = gatewaytest.Start(t, yaml, e.logs)
 	e.base = "http://" + e.g.Addr()
 	return e
 }
@@ -302,11 +287,8 @@ func TestRefusals(t *testing.T) {
 
 func TestIdempotencyStatusAndTestMessages(t *testing.T) {
 	e := start(t)
-	root := testenv.RepoRoot(t)
-	valid, err := os.ReadFile(filepath.Join(root, "examples", "demo", "antrag-valid.xml"))
-	require.NoError(t, err)
-	testMsg, err := os.ReadFile(filepath.Join(root, "examples", "demo", "antrag-test.xml"))
-	require.NoError(t, err)
+	valid := testenv.Example(t, "antrag-valid.xml")
+	testMsg := testenv.Example(t, "antrag-test.xml")
 
 	key := map[string]string{"Idempotency-Key": "order-4711"}
 	first := e.submitXML(valid, portalKey, key)
@@ -340,39 +322,24 @@ func TestIdempotencyStatusAndTestMessages(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, tr.Code, string(tr.Body))
 	tid := tr.JSON["id"].(string)
 	assert.Equal(t, testMsg, e.delivered(e.testbox, tid))
-	_, err = os.Stat(filepath.Join(e.outbox, tid))
+	_, err := os.Stat(filepath.Join(e.outbox, tid))
 	assert.True(t, os.IsNotExist(err), "test message must not reach production")
 }
 
 func TestMultipartWithAttachments(t *testing.T) {
 	e := start(t)
-	root := testenv.RepoRoot(t)
-	msg, err := os.ReadFile(filepath.Join(root, "examples", "demo", "antrag-valid.xml"))
-	require.NoError(t, err)
+	msg := testenv.Example(t, "antrag-valid.xml")
 	att1 := []byte("%PDF-1.4 fictitious Bauzeichnung\x00\x01\x02")
 	att2 := bytes.Repeat([]byte{0xde, 0xad, 0xbe, 0xef}, 300_000) // 1.2 MB: beyond NATS' max payload
 
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	part := func(name, filename, ctype string, data []byte) {
-		h := textproto.MIMEHeader{}
-		cd := fmt.Sprintf(`form-data; name=%q`, name)
-		if filename != "" {
-			cd += fmt.Sprintf(`; filename=%q`, filename)
-		}
-		h.Set("Content-Disposition", cd)
-		h.Set("Content-Type", ctype)
-		w, err := mw.CreatePart(h)
-		require.NoError(t, err)
-		_, _ = w.Write(data)
-	}
-	part("message", "antrag.xml", "application/xml", msg)
-	part("metadata", "", "application/json", []byte(`{"service":"urn:de:demo:dienst:bauantrag"}`))
-	part("attachment", "lageplan.pdf", "application/pdf", att1)
-	part("attachment", "../../etc/foto.bin", "application/octet-stream", att2)
-	require.NoError(t, mw.Close())
+	body, ctype := testenv.Multipart(
+		testenv.Part{Name: "message", Filename: "antrag.xml", ContentType: "application/xml", Data: msg},
+		testenv.Part{Name: "metadata", ContentType: "application/json", Data: []byte(`{"service":"urn:de:demo:dienst:bauantrag"}`)},
+		testenv.Part{Name: "attachment", Filename: "lageplan.pdf", ContentType: "application/pdf", Data: att1},
+		testenv.Part{Name: "attachment", Filename: "../../etc/foto.bin", ContentType: "application/octet-stream", Data: att2},
+	)
 
-	r := e.do(http.MethodPost, "/v1/submissions", portalKey, mw.FormDataContentType(), body.Bytes(), nil)
+	r := e.do(http.MethodPost, "/v1/submissions", portalKey, ctype, body, nil)
 	require.Equal(t, http.StatusAccepted, r.Code, string(r.Body))
 	id := r.JSON["id"].(string)
 	assert.Equal(t, "urn:de:demo:dienst:bauantrag", r.JSON["facts"].(map[string]any)["service"])
@@ -439,11 +406,8 @@ func TestXMeldExamples(t *testing.T) {
 // Operators see health, readiness and metrics; logs carry ids and never message content.
 func TestOperations(t *testing.T) {
 	e := start(t)
-	root := testenv.RepoRoot(t)
-	valid, err := os.ReadFile(filepath.Join(root, "examples", "demo", "antrag-valid.xml"))
-	require.NoError(t, err)
-	invalid, err := os.ReadFile(filepath.Join(root, "examples", "demo", "antrag-invalid.xml"))
-	require.NoError(t, err)
+	valid := testenv.Example(t, "antrag-valid.xml")
+	invalid := testenv.Example(t, "antrag-invalid.xml")
 
 	assert.Equal(t, http.StatusOK, e.do(http.MethodGet, "/healthz", "", "", nil, nil).Code)
 	rz := e.do(http.MethodGet, "/readyz", "", "", nil, nil)

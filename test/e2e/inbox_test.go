@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"mime/multipart"
 	"net/http"
-	"net/textproto"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,33 +13,21 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/drehscheibe/drehscheibe/test/testenv"
 )
 
 // multipartSubmission is the demo message with attachments as a
 // multipart/form-data body; it returns the body and its content type.
-func multipartSubmission(t *testing.T, msg []byte, atts map[string][]byte) ([]byte, string) {
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	part := func(name, filename, ctype string, data []byte) {
-		h := textproto.MIMEHeader{}
-		cd := fmt.Sprintf(`form-data; name=%q`, name)
-		if filename != "" {
-			cd += fmt.Sprintf(`; filename=%q`, filename)
-		}
-		h.Set("Content-Disposition", cd)
-		h.Set("Content-Type", ctype)
-		w, err := mw.CreatePart(h)
-		require.NoError(t, err)
-		_, _ = w.Write(data)
-	}
-	part("message", "antrag.xml", "application/xml", msg)
+func multipartSubmission(msg []byte, atts map[string][]byte) ([]byte, string) {
+	parts := []testenv.Part{{Name: "message", Filename: "antrag.xml", ContentType: "application/xml", Data: msg}}
 	for _, name := range []string{"lageplan.pdf", "foto.bin"} {
 		if b, ok := atts[name]; ok {
-			part("attachment", name, map[string]string{"lageplan.pdf": "application/pdf", "foto.bin": "application/octet-stream"}[name], b)
+			ctype := map[string]string{"lageplan.pdf": "application/pdf", "foto.bin": "application/octet-stream"}[name]
+			parts = append(parts, testenv.Part{Name: "attachment", Filename: name, ContentType: ctype, Data: b})
 		}
 	}
-	require.NoError(t, mw.Close())
-	return body.Bytes(), mw.FormDataContentType()
+	return testenv.Multipart(parts...)
 }
 
 // inbox lists the reader's inbox with query q and returns the answer.
@@ -82,7 +68,7 @@ func TestInboxOverREST(t *testing.T) {
 	msg := demoMessage(t)
 	pdf := []byte("%PDF-1.4 fictitious Lageplan\x00\x01\x02")
 	big := bytes.Repeat([]byte{0xde, 0xad, 0xbe, 0xef}, 300_000) // 1.2 MB: in the object store
-	body, ctype := multipartSubmission(t, msg, map[string][]byte{"lageplan.pdf": pdf, "foto.bin": big})
+	body, ctype := multipartSubmission(msg, map[string][]byte{"lageplan.pdf": pdf, "foto.bin": big})
 	r := e.do(http.MethodPost, "/v1/submissions", boxSenderKey, ctype, body, nil)
 	require.Equal(t, http.StatusAccepted, r.Code, string(r.Body))
 	id := r.JSON["id"].(string)
@@ -159,9 +145,7 @@ func TestInboxOverREST(t *testing.T) {
 	b, err := os.ReadFile(file)
 	require.NoError(t, err)
 	count := map[string]int{}
-	for _, ln := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		var l map[string]any
-		require.NoError(t, json.Unmarshal([]byte(ln), &l), ln)
+	for _, l := range testenv.JSONLines(t, b) {
 		if l["role"] != "reader" {
 			continue
 		}

@@ -30,7 +30,7 @@ func TestAccessMatrix(t *testing.T) {
 	waitDL()
 	msg := demoMessage(t)
 	// A message in the box of readerKey, with an attachment.
-	body, ctype := multipartSubmission(t, msg, map[string][]byte{"lageplan.pdf": []byte("%PDF-1.4 matrix")})
+	body, ctype := multipartSubmission(msg, map[string][]byte{"lageplan.pdf": []byte("%PDF-1.4 matrix")})
 	sub := e.do(http.MethodPost, "/v1/submissions", boxSenderKey, ctype, body, nil)
 	require.Equal(t, http.StatusAccepted, sub.Code, string(sub.Body))
 	bid := sub.JSON["id"].(string)

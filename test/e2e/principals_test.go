@@ -2,23 +2,20 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"github.com/drehscheibe/drehscheibe/test/testenv"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/zap"
 
 	"github.com/drehscheibe/drehscheibe/adapters/xta/xtatest"
-	"github.com/drehscheibe/drehscheibe/gateway"
 	"github.com/drehscheibe/drehscheibe/gateway/config"
+	"github.com/drehscheibe/drehscheibe/test/gatewaytest"
 )
 
 // TestClientCertificates runs the gateway over HTTPS with a client CA and
@@ -54,21 +51,9 @@ routes:
   - {name: all, match: {}, target: fv}
 `, pki.CertFile, pki.KeyFile, pki.CAFile, filepath.Join(tmp, "nats"), filepath.Join(root, "schemas", "demo"),
 		config.HashAPIKey(keyPortal), config.HashAPIKey(keyStrict), config.HashAPIKey(keyReader), config.HashAPIKey(keyOps), filepath.Join(tmp, "out"))
-	cfg, err := config.Parse([]byte(yaml), func(string) (string, bool) { return "", false })
-	require.NoError(t, err)
-	ctx := context.Background()
-	g, err := gateway.New(ctx, cfg, zap.NewNop())
-	require.NoError(t, err)
-	_, err = g.Start(ctx)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = g.Shutdown(sctx)
-	})
+	g := gatewaytest.Start(t, yaml, nil)
 	base := "https://" + g.Addr()
-	valid, err := os.ReadFile(filepath.Join(root, "examples", "demo", "antrag-valid.xml"))
-	require.NoError(t, err)
+	valid := testenv.Example(t, "antrag-valid.xml")
 
 	clients := map[string]*http.Client{
 		"none":        pki.HTTPClient(t, ""),
@@ -131,8 +116,7 @@ routes:
 // 429 with Retry-After, that other senders go on, and that the bucket refills.
 func TestRateLimit(t *testing.T) {
 	e := start(t)
-	valid, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "examples", "demo", "antrag-valid.xml"))
-	require.NoError(t, err)
+	valid := testenv.Example(t, "antrag-valid.xml")
 	validate := func(key string) response {
 		return e.do(http.MethodPost, "/v1/validate", key, "application/xml", valid, nil)
 	}

@@ -6,16 +6,17 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"mime/multipart"
 	"net/http"
-	"net/textproto"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/drehscheibe/drehscheibe/test/testenv"
 )
 
 // httpClient talks to the gateways; the timeout covers a 40 MB upload.
@@ -151,7 +152,7 @@ func (s *status) count(typ string) int {
 // demoTemplate is the valid demo message of the repository.
 func demoTemplate(t testing.TB) []byte {
 	t.Helper()
-	root, err := moduleRoot()
+	root, err := testenv.FindRepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,20 +188,35 @@ func randomBytes(seed uint64, n int) []byte {
 
 // multipartBody builds a multipart/form-data submission and returns it with its content type.
 func multipartBody(msg []byte, atts []attachment) ([]byte, string) {
-	var b bytes.Buffer
-	mw := multipart.NewWriter(&b)
-	part, _ := mw.CreatePart(textproto.MIMEHeader{
-		"Content-Disposition": {`form-data; name="message"; filename="message.xml"`},
-		"Content-Type":        {"application/xml"},
-	})
-	_, _ = part.Write(msg)
+	parts := []testenv.Part{{Name: "message", Filename: "message.xml", ContentType: "application/xml", Data: msg}}
 	for _, a := range atts {
-		part, _ := mw.CreatePart(textproto.MIMEHeader{
-			"Content-Disposition": {`form-data; name="attachment"; filename="` + a.name + `"`},
-			"Content-Type":        {"application/octet-stream"},
-		})
-		_, _ = part.Write(a.data)
+		parts = append(parts, testenv.Part{Name: "attachment", Filename: a.name, ContentType: "application/octet-stream", Data: a.data})
 	}
-	_ = mw.Close()
-	return b.Bytes(), mw.FormDataContentType()
+	return testenv.Multipart(parts...)
+}
+
+// parallel calls f for every index below n from clients goroutines at once
+// and returns a channel that is closed when all calls have returned.
+func parallel(n, clients int, f func(i int)) <-chan struct{} {
+	work := make(chan int)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				f(i)
+			}
+		}()
+	}
+	go func() {
+		for i := range n {
+			work <- i
+		}
+		close(work)
+		wg.Wait()
+		close(done)
+	}()
+	return done
 }

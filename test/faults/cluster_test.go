@@ -194,41 +194,27 @@ func TestClusterFailover(t *testing.T) {
 	var staleMu sync.Mutex
 	var stale []string
 	phase := make(chan struct{}, n)
-	work := make(chan int)
-	var wg sync.WaitGroup
 	start := time.Now()
-	for range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				a, err := sendUntilAccepted(pick(i), reqs[i], 90*time.Second)
-				if err != nil {
-					t.Error(err)
-					continue
-				}
-				ids[i] = a.id
-				accepted.Add(1)
-				phase <- struct{}{}
-				// Read-after-write on the other replica.
-				if o := other(pick(i)()); o != "" && i%5 == 0 {
-					if _, err := getStatus(o, keyA, a.id); err != nil && strings.Contains(err.Error(), ": 404 ") {
-						staleMu.Lock()
-						stale = append(stale, a.id)
-						staleMu.Unlock()
-					} else if err == nil {
-						crossReads.Add(1)
-					}
-				}
-			}
-		}()
-	}
-	go func() {
-		for i := range n {
-			work <- i
+	done := parallel(n, clients, func(i int) {
+		a, err := sendUntilAccepted(pick(i), reqs[i], 90*time.Second)
+		if err != nil {
+			t.Error(err)
+			return
 		}
-		close(work)
-	}()
+		ids[i] = a.id
+		accepted.Add(1)
+		phase <- struct{}{}
+		// Read-after-write on the other replica.
+		if o := other(pick(i)()); o != "" && i%5 == 0 {
+			if _, err := getStatus(o, keyA, a.id); err != nil && strings.Contains(err.Error(), ": 404 ") {
+				staleMu.Lock()
+				stale = append(stale, a.id)
+				staleMu.Unlock()
+			} else if err == nil {
+				crossReads.Add(1)
+			}
+		}
+	})
 
 	for range killNATSAt {
 		<-phase
@@ -246,7 +232,7 @@ func TestClusterFailover(t *testing.T) {
 	aDown.Store(true)
 	gwA.kill()
 	t.Logf("killed gateway A after %d accepted (%.1fs)", accepted.Load(), time.Since(start).Seconds())
-	wg.Wait()
+	<-done
 	if t.Failed() {
 		t.FailNow()
 	}
@@ -262,38 +248,13 @@ func TestClusterFailover(t *testing.T) {
 		}
 		owner[id] = i
 	}
-	eventually(t, 90*time.Second, "all delivered by the surviving replica", func() string {
-		if got := dropped(t, out); len(got) < n {
-			return fmt.Sprintf("%d of %d delivered", len(got), n)
-		}
-		return ""
-	})
-	got := dropped(t, out)
-	if len(got) != n {
-		t.Errorf("%d submission directories, want %d", len(got), n)
-	}
-	for id := range got {
-		i, ok := owner[id]
-		if !ok {
-			t.Errorf("directory %s belongs to no submission", id)
-			continue
-		}
-		if err := checkDrop(out, id, msgs[i], nil); err != nil {
-			t.Error(err)
-		}
-	}
+	got := checkDropped(t, out, n, 90*time.Second, "all delivered by the surviving replica", owner, msgs, nil)
 	if m := in.submissions(t); m != n {
 		t.Errorf("the submissions stream holds %d messages, want %d", m, n)
 	}
 	// What gateway A had taken but not acknowledged comes back to B after
 	// ack_wait; filedrop finds it delivered, and B records that.
-	eventually(t, 30*time.Second, "consumer backlog drained", func() string {
-		b, err := in.backlog("fachverfahren")
-		if err != nil || b != 0 {
-			return fmt.Sprintf("backlog %d, %v", b, err)
-		}
-		return ""
-	})
+	in.waitDrained(t, "fachverfahren")
 	again := 0
 	for id := range got {
 		st, err := getStatus(baseB, keyA, id)
@@ -327,16 +288,7 @@ func checkReplicas(t *testing.T, in *inspector) {
 // streamLeader names the server leading the submissions stream.
 func streamLeader(t *testing.T, in *inspector) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	s, err := in.js.Stream(ctx, store.SubmissionsStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	info := in.submissionsInfo(t)
 	if info.Cluster == nil || info.Cluster.Leader == "" {
 		t.Fatal("the submissions stream has no leader")
 	}

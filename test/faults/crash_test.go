@@ -82,39 +82,13 @@ func TestCrashDuringLoad(t *testing.T) {
 	load := newCrashLoad(t, n)
 	_, owner := crashAndRecover(t, g, load)
 
-	eventually(t, 2*time.Minute, "all submissions delivered", func() string {
-		got := dropped(t, out)
-		if len(got) < n {
-			return fmt.Sprintf("%d of %d delivered", len(got), n)
-		}
-		return ""
-	})
-	got := dropped(t, out)
-	if len(got) != n {
-		t.Errorf("%d submission directories, want %d", len(got), n)
-	}
-	for id := range got {
-		i, ok := owner[id]
-		if !ok {
-			t.Errorf("directory %s belongs to no submission", id)
-			continue
-		}
-		if err := checkDrop(out, id, load.msgs[i], load.atts[i]); err != nil {
-			t.Error(err)
-		}
-	}
+	got := checkDropped(t, out, n, 2*time.Minute, "all submissions delivered", owner, load.msgs, load.atts)
 
 	in := inspect(t, "nats://"+natsAddr)
 	if m := in.submissions(t); m != n {
 		t.Errorf("the submissions stream holds %d messages, want %d: a request without 202 left a submission behind", m, n)
 	}
-	eventually(t, 30*time.Second, "consumer backlog drained", func() string {
-		b, err := in.backlog("fachverfahren")
-		if err != nil || b != 0 {
-			return fmt.Sprintf("backlog %d, %v", b, err)
-		}
-		return ""
-	})
+	in.waitDrained(t, "fachverfahren")
 	again := 0
 	for id := range got {
 		st, err := getStatus(g.base, keyA, id)
@@ -148,25 +122,12 @@ func crashAndRecover(t *testing.T, g *gateway, load *crashLoad) (before map[int]
 	var killOnce sync.Once
 	start := time.Now()
 	base := g.base
-	work := make(chan int)
-	var wg sync.WaitGroup
-	for range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				answers[i] = send(base, load.reqs[i])
-				if answers[i].code == http.StatusAccepted && accepted.Add(1) == killAt {
-					killOnce.Do(g.kill)
-				}
-			}
-		}()
-	}
-	for i := range n {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
+	<-parallel(n, clients, func(i int) {
+		answers[i] = send(base, load.reqs[i])
+		if answers[i].code == http.StatusAccepted && accepted.Add(1) == killAt {
+			killOnce.Do(g.kill)
+		}
+	})
 	if g.running() {
 		t.Fatalf("the gateway was not killed: only %d of %d accepted", accepted.Load(), killAt)
 	}
@@ -189,25 +150,13 @@ func crashAndRecover(t *testing.T, g *gateway, load *crashLoad) (before map[int]
 	// ones must come back as replays of the same submission.
 	ids := make([]string, n)
 	replayed := make([]bool, n)
-	work = make(chan int)
-	for range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				a, err := sendUntilAccepted(func() string { return base }, load.reqs[i], time.Minute)
-				if err != nil {
-					t.Error(err)
-				}
-				ids[i], replayed[i] = a.id, a.replayed
-			}
-		}()
-	}
-	for i := range n {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
+	<-parallel(n, clients, func(i int) {
+		a, err := sendUntilAccepted(func() string { return base }, load.reqs[i], time.Minute)
+		if err != nil {
+			t.Error(err)
+		}
+		ids[i], replayed[i] = a.id, a.replayed
+	})
 	owner = map[string]int{}
 	stoodBefore := 0
 	for i, id := range ids {

@@ -65,13 +65,7 @@ func TestCrashDuringLoadWebhook(t *testing.T) {
 	if m := in.submissions(t); m != n {
 		t.Errorf("the submissions stream holds %d messages, want %d: a request without 202 left a submission behind", m, n)
 	}
-	eventually(t, 30*time.Second, "consumer backlog drained", func() string {
-		b, err := in.backlog("hook")
-		if err != nil || b != 0 {
-			return fmt.Sprintf("backlog %d, %v", b, err)
-		}
-		return ""
-	})
+	in.waitDrained(t, "hook")
 	dups, dupIDs, beforeDups := 0, 0, 0
 	for id := range owner {
 		if k := rcv.times(id); k > 1 {

@@ -40,6 +40,39 @@ func dropped(t *testing.T, dir string) map[string]bool {
 	return out
 }
 
+// checkDropped waits up to wait (what names the wait in its failure) until
+// dir holds n submission directories, then checks that it holds exactly n,
+// each of a known submission (owner: id → index) with its message msgs[i]
+// and attachments atts[i] (atts nil: none). It returns the ids it found.
+func checkDropped(t *testing.T, dir string, n int, wait time.Duration, what string, owner map[string]int, msgs [][]byte, atts [][]attachment) map[string]bool {
+	t.Helper()
+	eventually(t, wait, what, func() string {
+		if got := dropped(t, dir); len(got) < n {
+			return fmt.Sprintf("%d of %d delivered", len(got), n)
+		}
+		return ""
+	})
+	got := dropped(t, dir)
+	if len(got) != n {
+		t.Errorf("%d submission directories, want %d", len(got), n)
+	}
+	for id := range got {
+		i, ok := owner[id]
+		if !ok {
+			t.Errorf("directory %s belongs to no submission", id)
+			continue
+		}
+		var a []attachment
+		if atts != nil {
+			a = atts[i]
+		}
+		if err := checkDrop(dir, id, msgs[i], a); err != nil {
+			t.Error(err)
+		}
+	}
+	return got
+}
+
 // tempsLeft counts the temporary directories a crash left in dir.
 func tempsLeft(dir string) int {
 	entries, _ := os.ReadDir(dir)
@@ -125,6 +158,12 @@ func inspect(t *testing.T, url string, opts ...nats.Option) *inspector {
 // submissions is the number of messages in the submissions stream.
 func (in *inspector) submissions(t *testing.T) uint64 {
 	t.Helper()
+	return in.submissionsInfo(t).State.Msgs
+}
+
+// submissionsInfo is the current state of the submissions stream.
+func (in *inspector) submissionsInfo(t *testing.T) *jetstream.StreamInfo {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	s, err := in.js.Stream(ctx, store.SubmissionsStream)
@@ -135,7 +174,20 @@ func (in *inspector) submissions(t *testing.T) uint64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return info.State.Msgs
+	return info
+}
+
+// waitDrained waits until the consumer of target has nothing left to
+// deliver or acknowledge.
+func (in *inspector) waitDrained(t *testing.T, target string) {
+	t.Helper()
+	eventually(t, 30*time.Second, "consumer backlog drained", func() string {
+		b, err := in.backlog(target)
+		if err != nil || b != 0 {
+			return fmt.Sprintf("backlog %d, %v", b, err)
+		}
+		return ""
+	})
 }
 
 // backlog is what target's consumer still has to deliver: pending plus

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/drehscheibe/drehscheibe/gateway/config"
+	"github.com/drehscheibe/drehscheibe/test/testenv"
 )
 
 // API keys of the two senders every test config knows.
@@ -43,7 +44,7 @@ type conf struct {
 // write renders c as drehscheibe.yaml in dir and returns its path.
 func (c conf) write(t *testing.T, dir string) string {
 	t.Helper()
-	root, err := moduleRoot()
+	root, err := testenv.FindRepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,8 +2,6 @@ package faults
 
 import (
 	"bufio"
-	"bytes"
-	"encoding/base64"
 	"fmt"
 	"net/http"
 	"os"
@@ -12,25 +10,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/drehscheibe/drehscheibe/test/testenv"
 )
 
 // rssBudget is what one 40 MB submission may add to the gateway's peak
 // resident set (issue 3).
 const rssBudget = 200 << 20
-
-// sharedXoev is ../shared/xoev beside the repository; the test skips without it.
-func sharedXoev(t *testing.T) string {
-	t.Helper()
-	root, err := moduleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := filepath.Join(root, "..", "shared", "xoev")
-	if _, err := os.Stat(d); err != nil {
-		t.Skipf("../shared/xoev not present: %v", err)
-	}
-	return d
-}
 
 // bigXBeteiligung makes a valid XBeteiligung 1.2 message of about size bytes
 // from a real one by adding a base64 document, as a Bebauungsplan with its
@@ -41,25 +27,11 @@ func bigXBeteiligung(t *testing.T, xoev string, size int) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const after = "</anhangOderVerlinkung>"
-	i := bytes.Index(src, []byte(after))
-	if i < 0 {
-		t.Fatalf("the XBeteiligung example has no %s", after)
+	b, err := testenv.WithDokument(src, randomBytes(40, size*3/4))
+	if err != nil {
+		t.Fatalf("the XBeteiligung example: %v", err)
 	}
-	i += len(after)
-	enc := base64.StdEncoding.EncodeToString(randomBytes(40, size*3/4))
-	var b bytes.Buffer
-	b.Grow(len(src) + len(enc) + len(enc)/76 + 100)
-	b.Write(src[:i])
-	b.WriteString("\n<xbeteiligung:dokument>")
-	for len(enc) > 0 {
-		n := min(76, len(enc))
-		b.WriteString(enc[:n] + "\n")
-		enc = enc[n:]
-	}
-	b.WriteString("</xbeteiligung:dokument>")
-	b.Write(src[i:])
-	return b.Bytes()
+	return b
 }
 
 // procStatus reads a field of /proc/<pid>/status in bytes (VmRSS, VmHWM).
@@ -96,7 +68,7 @@ func TestLargeSubmissionsStayWithinMemoryBudget(t *testing.T) {
 	if testing.Short() {
 		t.Skip("posts 40 MB submissions")
 	}
-	xoev := sharedXoev(t)
+	xoev := testenv.Shared(t, "xoev")
 	small := bigXBeteiligung(t, xoev, 64<<10)
 	t.Run("message", func(t *testing.T) {
 		big := bigXBeteiligung(t, xoev, 40<<20)

@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/drehscheibe/drehscheibe/test/testenv"
 )
 
 var (
@@ -67,7 +69,7 @@ func natsServerBin(t *testing.T) string {
 
 // goBuild builds pkg (relative to the module root, or an import path) to out.
 func goBuild(out, pkg string) error {
-	root, err := moduleRoot()
+	root, err := testenv.FindRepoRoot()
 	if err != nil {
 		return err
 	}
@@ -77,22 +79,4 @@ func goBuild(out, pkg string) error {
 		return fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
 	}
 	return nil
-}
-
-// moduleRoot is the directory holding go.mod.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("go.mod not found above %s", dir)
-		}
-		dir = parent
-	}
 }

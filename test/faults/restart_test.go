@@ -133,33 +133,19 @@ xta:
 	reached := make(chan struct{})
 	var once sync.Once
 	base := g.base
-	work := make(chan int)
-	var wg sync.WaitGroup
-	for range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				answers[i] = send(base, reqs[i])
-				if answers[i].code == http.StatusAccepted && accepted.Add(1) >= stopAt {
-					once.Do(func() { close(reached) })
-				}
-			}
-		}()
-	}
-	go func() {
-		for i := range n {
-			work <- i
+	sent := parallel(n, clients, func(i int) {
+		answers[i] = send(base, reqs[i])
+		if answers[i].code == http.StatusAccepted && accepted.Add(1) >= stopAt {
+			once.Do(func() { close(reached) })
 		}
-		close(work)
-	}()
+	})
 	<-reached
 	backlog, err := in.backlog("fachverfahren")
 	if err != nil {
 		t.Fatal(err)
 	}
 	g.term(20 * time.Second)
-	wg.Wait()
+	<-sent
 
 	ids := map[string]int{}
 	for i, a := range answers {

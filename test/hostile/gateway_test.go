@@ -1,7 +1,6 @@
 package hostile
 
 import (
-	"context"
 	"fmt"
 	"github.com/drehscheibe/drehscheibe/test/testenv"
 	"net"
@@ -15,12 +14,10 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	_ "github.com/drehscheibe/drehscheibe/adapters/filedrop"
-	"github.com/drehscheibe/drehscheibe/gateway"
 	"github.com/drehscheibe/drehscheibe/gateway/config"
+	"github.com/drehscheibe/drehscheibe/test/gatewaytest"
 )
 
 const apiKey = "hostile-portal-key-0123456789"
@@ -91,23 +88,10 @@ routes:
     test_target: testsystem
 `, readHeaderTimeout, readTimeout, maxAttachmentBytes, serverKeys, filepath.Join(tmp, "nats"), strings.Join(quoted, ", "),
 		config.HashAPIKey(apiKey), filepath.Join(tmp, "outbox"), filepath.Join(tmp, "testbox"))
-	cfg, err := config.Parse([]byte(yaml), nil)
-	require.NoError(t, err)
 	e := &env{logs: &testenv.LogBuffer{}, canary: listenCanary(t)}
 	e.secret = filepath.Join(tmp, "secret.txt")
 	require.NoError(t, os.WriteFile(e.secret, []byte(secretContent), 0o600))
-	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(e.logs), zap.DebugLevel))
-	ctx := context.Background()
-	g, err := gateway.New(ctx, cfg, log)
-	require.NoError(t, err)
-	_, err = g.Start(ctx)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = g.Shutdown(sctx)
-	})
-	e.addr = g.Addr()
+	e.addr = gatewaytest.Start(t, yaml, e.logs).Addr()
 	return e
 }
 

@@ -55,44 +55,23 @@ func TestHostile(t *testing.T) {
 		send(e.addr, c)
 	}
 
-	measureCPU := !raceEnabled
-	var rows []row
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			r := run(e, c)
-			rows = append(rows, r)
-			a := r.got
-			require.NoError(t, a.err, c.about)
-			if c.want == 0 {
-				assert.True(t, a.closed, "%s: want the connection closed without an answer, got %s", c.about, a)
-			} else {
-				require.False(t, a.closed, "%s: closed without an answer", c.about)
-				assert.Equal(t, c.want, a.status, "%s: %s", c.about, a.body)
-				assert.Equal(t, c.typ, a.typ, "%s: %s", c.about, a.body)
-				if c.typ != "-" {
-					assert.Equal(t, "application/problem+json", a.ctype)
-				}
-				assert.Equal(t, c.limitKey, a.limitKey, "%s: limit_key", c.about)
-				if c.limitKey != "" {
-					// The detail names the limit in force, not some other finding.
-					assert.Contains(t, a.detail, strconv.FormatInt(a.limit, 10), "%s: detail", c.about)
-				}
-			}
-			assert.NotContains(t, string(a.body), secretContent, "the secret file leaked into the answer")
-			assert.Zero(t, e.canary.count.Load(), "an outbound connection reached the canary")
-			assert.LessOrEqual(t, r.peak, int64(memoryBudget), "peak RSS growth %d MiB", r.peak>>20)
-			if measureCPU && r.cpu > cpuBudget {
-				// One run can be unlucky (GC of the case before, NATS
-				// housekeeping): the median of three decides.
-				cpus := []time.Duration{r.cpu, run(e, c).cpu, run(e, c).cpu}
-				med := median(cpus)
-				assert.LessOrEqual(t, med, cpuBudget, "CPU per refusal: runs %v", cpus)
-				r.cpu = med
-				rows[len(rows)-1] = r
-			}
-		})
-	}
-	printTable(t, rows, measureCPU)
+	runCases(t, e, cases, func(t *testing.T, c hcase, a answer) {
+		if c.want == 0 {
+			assert.True(t, a.closed, "%s: want the connection closed without an answer, got %s", c.about, a)
+			return
+		}
+		require.False(t, a.closed, "%s: closed without an answer", c.about)
+		assert.Equal(t, c.want, a.status, "%s: %s", c.about, a.body)
+		assert.Equal(t, c.typ, a.typ, "%s: %s", c.about, a.body)
+		if c.typ != "-" {
+			assert.Equal(t, "application/problem+json", a.ctype)
+		}
+		assert.Equal(t, c.limitKey, a.limitKey, "%s: limit_key", c.about)
+		if c.limitKey != "" {
+			// The detail names the limit in force, not some other finding.
+			assert.Contains(t, a.detail, strconv.FormatInt(a.limit, 10), "%s: detail", c.about)
+		}
+	})
 
 	assert.Zero(t, e.canary.count.Load(), "no outbound connection may be attempted")
 	logs := e.logs.String()
@@ -106,6 +85,45 @@ func TestHostile(t *testing.T) {
 	assert.Contains(t, string(metrics), `drehscheibe_submissions_total{outcome="forbidden-xml"}`)
 	assert.NotContains(t, string(metrics), contentMarker, "message content in the metrics")
 	assert.NotContains(t, string(metrics), secretContent)
+}
+
+// runCases runs each case as a subtest: it sends the case, requires an
+// answer, lets check assert what the case expects, and checks what every
+// refusal owes (checkRefusal). Then it prints the table of costs.
+func runCases(t *testing.T, e *env, cases []hcase, check func(t *testing.T, c hcase, a answer)) {
+	t.Helper()
+	measureCPU := !raceEnabled
+	var rows []row
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := run(e, c)
+			rows = append(rows, r)
+			require.NoError(t, r.got.err, c.about)
+			check(t, c, r.got)
+			rows[len(rows)-1] = checkRefusal(t, e, c, r, measureCPU)
+		})
+	}
+	printTable(t, rows, measureCPU)
+}
+
+// checkRefusal asserts what every refusal r of case c owes: nothing of the
+// secret file in the answer, no outbound connection, peak RSS growth within
+// memoryBudget and, with measureCPU, CPU within cpuBudget. It returns r
+// with the CPU time that decided.
+func checkRefusal(t *testing.T, e *env, c hcase, r row, measureCPU bool) row {
+	t.Helper()
+	assert.NotContains(t, string(r.got.body), secretContent, "the secret file leaked into the answer")
+	assert.Zero(t, e.canary.count.Load(), "an outbound connection reached the canary")
+	assert.LessOrEqual(t, r.peak, int64(memoryBudget), "peak RSS growth %d MiB", r.peak>>20)
+	if measureCPU && r.cpu > cpuBudget {
+		// One run can be unlucky (GC of the case before, NATS
+		// housekeeping): the median of three decides.
+		cpus := []time.Duration{r.cpu, run(e, c).cpu, run(e, c).cpu}
+		med := median(cpus)
+		assert.LessOrEqual(t, med, cpuBudget, "CPU per refusal: runs %v", cpus)
+		r.cpu = med
+	}
+	return r
 }
 
 // run sends one case and measures the CPU time of the whole process, the

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"runtime"
 	"sync"
 	"testing"
@@ -36,8 +34,7 @@ const (
 // accepted again.
 func TestHostileInFlight(t *testing.T) {
 	e := startWith(t, fmt.Sprintf("  max_in_flight: %d\n  max_in_flight_bytes: %d\n", inFlightCount, inFlightBytes))
-	valid, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "examples", "demo", "antrag-valid.xml"))
-	require.NoError(t, err)
+	valid := testenv.Example(t, "antrag-valid.xml")
 	require.Equal(t, 202, send(e.addr, hcase{body: valid}).status, "warm-up")
 
 	// Large bodies: the byte bound.

@@ -11,17 +11,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/drehscheibe/drehscheibe/adapters/xta"
 	"github.com/drehscheibe/drehscheibe/gateway"
 	"github.com/drehscheibe/drehscheibe/gateway/config"
 	"github.com/drehscheibe/drehscheibe/gateway/store"
+	"github.com/drehscheibe/drehscheibe/test/gatewaytest"
 )
 
 // xtaMaxContainer is xta.max_container_bytes of the XTA cases: small, so
@@ -33,7 +31,7 @@ const xtaMaxContainer = "1MiB"
 // X-Verified-Client.
 func startXTA(t *testing.T) (*env, *gateway.Gateway) {
 	root, tmp := testenv.RepoRoot(t), t.TempDir()
-	cfg, err := config.Parse([]byte(fmt.Sprintf(`
+	yaml := fmt.Sprintf(`
 server: {listen: 127.0.0.1:0}
 nats: {data_dir: %q}
 schemas: {dirs: [%q]}
@@ -52,20 +50,10 @@ xta:
     - {identifier: "efa:demo-portal", client: portal}
     - {identifier: "ags:09999000", client: fachverfahren}
 `, filepath.Join(tmp, "nats"), filepath.Join(root, "schemas", "demo"), config.HashAPIKey(apiKey),
-		filepath.Join(tmp, "outbox"), xtaMaxContainer)), nil)
-	require.NoError(t, err)
+		filepath.Join(tmp, "outbox"), xtaMaxContainer)
 	e := &env{logs: &testenv.LogBuffer{}, canary: listenCanary(t), secret: filepath.Join(tmp, "secret.txt")}
 	require.NoError(t, os.WriteFile(e.secret, []byte(secretContent), 0o600))
-	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(e.logs), zap.DebugLevel))
-	g, err := gateway.New(context.Background(), cfg, log)
-	require.NoError(t, err)
-	_, err = g.Start(context.Background())
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = g.Shutdown(ctx)
-	})
+	g := gatewaytest.Start(t, yaml, e.logs)
 	e.addr = g.XTAAddr()
 	return e, g
 }
@@ -186,32 +174,13 @@ func TestHostileXTA(t *testing.T) {
 	e, g := startXTA(t)
 	ctx := context.Background()
 	cases := xtaCases(e)
-	measureCPU := !raceEnabled
-	var rows []row
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			r := run(e, c)
-			rows = append(rows, r)
-			a := r.got
-			require.NoError(t, a.err, c.about)
-			assert.Equal(t, c.want, a.status, "%s: %s", c.about, a.body)
-			assert.Equal(t, c.typ, a.typ, "%s: %s", c.about, a.detail)
-			assert.Contains(t, a.detail, c.limitKey, "%s: the fault reason", c.about)
-			assert.True(t, strings.HasPrefix(a.ctype, "multipart/related"), "%s: answer %s", c.about, a.ctype)
-			assert.NotContains(t, string(a.body), secretContent, "the secret file leaked into the answer")
-			assert.NotContains(t, string(a.body), contentMarker, "content in the answer")
-			assert.Zero(t, e.canary.count.Load(), "an outbound connection reached the canary")
-			assert.LessOrEqual(t, r.peak, int64(memoryBudget), "peak RSS growth %d MiB", r.peak>>20)
-			if measureCPU && r.cpu > cpuBudget {
-				cpus := []time.Duration{r.cpu, run(e, c).cpu, run(e, c).cpu}
-				med := median(cpus)
-				assert.LessOrEqual(t, med, cpuBudget, "CPU per refusal: runs %v", cpus)
-				r.cpu = med
-				rows[len(rows)-1] = r
-			}
-		})
-	}
-	printTable(t, rows, measureCPU)
+	runCases(t, e, cases, func(t *testing.T, c hcase, a answer) {
+		assert.Equal(t, c.want, a.status, "%s: %s", c.about, a.body)
+		assert.Equal(t, c.typ, a.typ, "%s: %s", c.about, a.detail)
+		assert.Contains(t, a.detail, c.limitKey, "%s: the fault reason", c.about)
+		assert.True(t, strings.HasPrefix(a.ctype, "multipart/related"), "%s: answer %s", c.about, a.ctype)
+		assert.NotContains(t, string(a.body), contentMarker, "content in the answer")
+	})
 
 	_, err := g.Store.NextSubmission(ctx, 1)
 	assert.ErrorIs(t, err, store.ErrNotFound, "a refused request was stored")
@@ -222,8 +191,7 @@ func TestHostileXTA(t *testing.T) {
 	assert.NotContains(t, logs, secretContent, "the secret file in the logs")
 
 	// The same request, well-formed, is taken and stored.
-	demo, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "examples", "demo", "antrag-valid.xml"))
-	require.NoError(t, err)
+	demo := testenv.Example(t, "antrag-valid.xml")
 	ok := postXTA(e.addr, mtomType, rootPart(sendMessage(include))+binaryPart("antrag@client", demo)+"--b--\r\n")
 	require.NoError(t, ok.err)
 	require.Equal(t, http.StatusOK, ok.status, "%s: %s", ok.typ, ok.detail)

@@ -2,11 +2,12 @@ package main
 
 import (
 	"bytes"
-	"encoding/base64"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+
+	"github.com/drehscheibe/drehscheibe/test/testenv"
 )
 
 // realDocs are the real messages of ../shared/xoev the gateway is measured
@@ -90,25 +91,11 @@ func generate20KB(seed []byte) ([]byte, int, error) {
 // (xbeteiligung:dokument, 76-character lines) that makes it about size
 // bytes: the 40 MB message of the schemas package's memory test.
 func generateBig(seed []byte, size int) ([]byte, error) {
-	const after = "</anhangOderVerlinkung>"
-	i := bytes.Index(seed, []byte(after))
-	if i < 0 {
-		return nil, fmt.Errorf("%s has no %s", seedDoc, after)
-	}
-	i += len(after)
 	raw := make([]byte, size*3/4)
 	rand.NewChaCha8([32]byte{1}).Read(raw)
-	enc := base64.StdEncoding.EncodeToString(raw)
-	var b bytes.Buffer
-	b.Grow(len(seed) + len(enc) + len(enc)/76 + 100)
-	b.Write(seed[:i])
-	b.WriteString("\n<xbeteiligung:dokument>")
-	for len(enc) > 0 {
-		n := min(76, len(enc))
-		b.WriteString(enc[:n] + "\n")
-		enc = enc[n:]
+	b, err := testenv.WithDokument(seed, raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", seedDoc, err)
 	}
-	b.WriteString("</xbeteiligung:dokument>")
-	b.Write(seed[i:])
-	return b.Bytes(), nil
+	return b, nil
 }

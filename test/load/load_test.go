@@ -8,13 +8,14 @@ import (
 	"time"
 
 	"github.com/drehscheibe/drehscheibe/schemas"
+	"github.com/drehscheibe/drehscheibe/test/testenv"
 )
 
 // TestGeneratedDocumentsAreValid checks that the generated ~20 KB message
 // and (at 1 MB, to stay quick) the big message validate against
 // XBeteiligung 1.2: the gateway would refuse them otherwise.
 func TestGeneratedDocumentsAreValid(t *testing.T) {
-	root, err := repoRoot()
+	root, err := testenv.FindRepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}

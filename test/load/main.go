@@ -38,6 +38,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/drehscheibe/drehscheibe/test/testenv"
 )
 
 // options are the flags, resolved.
@@ -243,7 +245,7 @@ func parseFlags() (*options, error) {
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (gateway logs, data)")
 	flag.Parse()
 
-	root, err := repoRoot()
+	root, err := testenv.FindRepoRoot()
 	if err != nil {
 		return nil, err
 	}
@@ -281,24 +283,6 @@ func parseFlags() (*options, error) {
 	}
 	o.tmp, err = os.MkdirTemp("", "drehscheibe-bench-")
 	return o, err
-}
-
-// repoRoot is the directory holding go.mod, from the working directory up.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("no go.mod above %s", dir)
-		}
-		dir = parent
-	}
 }
 
 var progressStart = time.Now()

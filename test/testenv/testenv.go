@@ -1,11 +1,13 @@
 // Package testenv holds the helpers that tests across the repository share:
-// where the repository and ../shared are, and a log sink tests can read.
-// Only tests import it. (Package schemas keeps its own, since it imports
-// nothing of ours.)
+// where the repository and ../shared are, a log sink tests can read,
+// multipart and JSON-lines helpers and generated large messages. Only tests
+// and the load generator (test/load) import it. (Package schemas keeps its
+// own, since it imports nothing of ours.)
 package testenv
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -16,17 +18,27 @@ import (
 // working directory.
 func RepoRoot(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
+	dir, err := FindRepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return dir
+}
+
+// FindRepoRoot is RepoRoot for code without a test at hand (TestMain,
+// the load generator).
+func FindRepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
+			return dir, nil
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			t.Fatal("no go.mod above the test directory")
+			return "", fmt.Errorf("no go.mod above %s", dir)
 		}
 		dir = parent
 	}
@@ -61,4 +73,16 @@ func (l *LogBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// Example returns the content of examples/demo/<name>, one of the demo
+// standard's messages (antrag-valid.xml, antrag-test.xml,
+// antrag-invalid.xml).
+func Example(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(RepoRoot(t), "examples", "demo", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
