@@ -77,11 +77,14 @@ xta:
   pull:
     - {name: b, url: %s/xta, reader: "ags:07777000", interval: 1s}
 `, filepath.Join(t.TempDir(), "outbox"), proxy.URL))
-	time.Sleep(3500 * time.Millisecond)
-	mu.Lock()
-	defer mu.Unlock()
-	require.Len(t, at, 2, "one poll at start, the next after 3 s instead of every second")
-	assert.GreaterOrEqual(t, at[1].Sub(at[0]), 2950*time.Millisecond)
+	var polls []time.Time
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		polls = append(polls[:0], at...)
+		return len(polls) >= 2
+	}, 10*time.Second, 50*time.Millisecond, "a second poll")
+	assert.GreaterOrEqual(t, polls[1].Sub(polls[0]), 2950*time.Millisecond, "the next poll came after Retry-After: 3, not after the interval of 1 s")
 }
 
 // xta-push against drehscheibe's own XTA server, which rate-limits it: the
