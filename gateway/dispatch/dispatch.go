@@ -322,7 +322,10 @@ func failedResult(err error) string {
 // backoff, or the receiver's Retry-After where that is longer. The
 // Retry-After counts only up to the target's retry.max, so a receiver
 // cannot park a message beyond what the operator allows; it never shortens
-// the backoff either. asked reports that the Retry-After decided the wait.
+// the backoff either. Like the backoff it is varied, but only upwards (by
+// up to 20 %): deliveries the receiver refused together do not all return
+// at the same instant, and none before the receiver's time. asked reports
+// that the Retry-After decided the wait.
 func retryDelay(t Target, attempt int, err error) (delay time.Duration, asked bool) {
 	delay = Backoff(attempt, t.RetryInitial, t.RetryMax)
 	ra, ok := delivery.RetryAfterOf(err)
@@ -330,7 +333,7 @@ func retryDelay(t Target, attempt int, err error) (delay time.Duration, asked bo
 		return delay, false
 	}
 	if ra = min(ra, t.RetryMax); ra > delay {
-		return ra, true
+		return time.Duration(float64(ra) * (1 + 0.2*rand.Float64())), true
 	}
 	return delay, false
 }
