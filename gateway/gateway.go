@@ -250,7 +250,7 @@ func (g *Gateway) newXTA(ctx context.Context, p *intake.Pipeline, r *routing.Rou
 	var err error
 	g.XTA, err = xtaserver.New(ctx, xtaserver.Options{
 		Config: g.cfg.XTA, Targets: g.cfg.Targets, Pipeline: p, Router: r, Store: g.Store, Log: g.log, Audit: g.audit, Boxes: g.boxes,
-		InFlight: inFlight,
+		InFlight: inFlight, Observer: g.Metrics,
 	})
 	if err != nil {
 		return err

@@ -9,8 +9,10 @@
 //
 // A 2xx answer means the receiver has taken the submission. 408, 429, 5xx,
 // timeouts and connection errors are transient: the gateway retries, with the
-// same Drehscheibe-Submission-Id, so receivers deduplicate on it. Any other
-// answer is permanent.
+// same Drehscheibe-Submission-Id, so receivers deduplicate on it. A 429 or
+// 503 with Retry-After (seconds or an HTTP date) makes the gateway wait at
+// least that long, up to the target's retry.max. Any other answer is
+// permanent.
 package webhook
 
 import (
@@ -75,11 +77,16 @@ type StatusError struct {
 	StatusCode int
 	// Location is the redirect target of a 3xx answer, without query.
 	Location string
+	// RetryAfter is the wait the Retry-After header of a 429 or 503 asked for.
+	RetryAfter time.Duration
 }
 
 // Error describes the answer without its body, which may echo personal data.
 func (e *StatusError) Error() string {
 	s := fmt.Sprintf("receiver answered %d %s", e.StatusCode, http.StatusText(e.StatusCode))
+	if e.RetryAfter > 0 {
+		s += fmt.Sprintf(" with Retry-After %s", e.RetryAfter)
+	}
 	if e.Location != "" {
 		s += "; redirects are not followed, configure url as " + e.Location
 	}
@@ -201,7 +208,11 @@ func (a *Adapter) Deliver(ctx context.Context, d *delivery.Delivery) error {
 	switch s := resp.StatusCode; {
 	case s >= 200 && s < 300:
 		return nil
-	case s == http.StatusRequestTimeout, s == http.StatusTooManyRequests, s >= 500:
+	case s == http.StatusTooManyRequests, s == http.StatusServiceUnavailable:
+		se := &StatusError{StatusCode: s}
+		se.RetryAfter, _ = delivery.ParseRetryAfter(resp.Header.Get("Retry-After"), a.now())
+		return delivery.RetryAfter(a.errorf(d, "%w", se), se.RetryAfter)
+	case s == http.StatusRequestTimeout, s >= 500:
 		return a.errorf(d, "%w", &StatusError{StatusCode: s})
 	case s >= 300 && s < 400:
 		se := &StatusError{StatusCode: s}

@@ -299,6 +299,46 @@ func TestStatusClassification(t *testing.T) {
 	}
 }
 
+// A 429 or 503 with Retry-After, in seconds or as an HTTP date, asks the
+// gateway for that wait; other statuses and unreadable values ask for none.
+func TestRetryAfterIsPassedOn(t *testing.T) {
+	for _, c := range []struct {
+		status int
+		header string
+		want   time.Duration
+	}{
+		{503, "2", 2 * time.Second},
+		{429, "120", 2 * time.Minute},
+		{503, time.Now().Add(90 * time.Second).UTC().Format(http.TimeFormat), 89 * time.Second},
+		{503, "", 0},
+		{429, "later", 0},
+		{500, "2", 0},
+		{502, "2", 0},
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if c.header != "" {
+				w.Header().Set("Retry-After", c.header)
+			}
+			w.WriteHeader(c.status)
+		}))
+		a := newAdapter(t, webhook.Options{URL: srv.URL})
+		err := a.Deliver(t.Context(), adaptertest.NewDelivery("sub-retry-after", []byte("<a/>")))
+		srv.Close()
+		if err == nil || delivery.IsPermanent(err) {
+			t.Errorf("%d %q: %v, want a transient error", c.status, c.header, err)
+			continue
+		}
+		got, ok := delivery.RetryAfterOf(err)
+		// An HTTP date has whole seconds: allow the second it was cut to.
+		if ok != (c.want > 0) || got < c.want || got > c.want+time.Second {
+			t.Errorf("%d %q: Retry-After %v (%v), want %v", c.status, c.header, got, ok, c.want)
+		}
+		if c.want > 0 && !strings.Contains(err.Error(), "with Retry-After") {
+			t.Errorf("%d %q: the error does not say the receiver asked for a wait: %v", c.status, c.header, err)
+		}
+	}
+}
+
 func TestRedirectNotFollowed(t *testing.T) {
 	var hits atomic.Int32
 	target := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))

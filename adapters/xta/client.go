@@ -8,8 +8,11 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/drehscheibe/drehscheibe/gateway/delivery"
 )
 
 // Client calls an XTA 2 Version 3 server: each request is MTOM with
@@ -68,15 +71,17 @@ func (c *Client) Call(ctx context.Context, op Operation, headers, body func(w *W
 		c.Inspect(res.StatusCode, ct, data)
 		rd = bytes.NewReader(data)
 	}
+	wait, _ := delivery.ParseRetryAfter(res.Header.Get("Retry-After"), time.Now())
 	env, err := Read(ct, "", rd, limit)
 	if err != nil {
-		return nil, &HTTPError{StatusCode: res.StatusCode, Err: err}
+		return nil, &HTTPError{StatusCode: res.StatusCode, Err: err, RetryAfter: wait}
 	}
 	if f := env.Fault(); f != nil {
+		f.RetryAfter = wait
 		return env, f
 	}
 	if res.StatusCode != http.StatusOK {
-		return env, &HTTPError{StatusCode: res.StatusCode, Err: errors.New("no SOAP fault")}
+		return env, &HTTPError{StatusCode: res.StatusCode, Err: errors.New("no SOAP fault"), RetryAfter: wait}
 	}
 	if env.Header.RelatesTo != m.MessageID {
 		return env, fmt.Errorf("wsa:RelatesTo is %q, want the request's wsa:MessageID %q", env.Header.RelatesTo, m.MessageID)
@@ -94,10 +99,17 @@ func AuthorHeader(p PartyIdentifier) func(w *Writer) {
 type HTTPError struct {
 	StatusCode int
 	Err        error
+	// RetryAfter is the wait the response's Retry-After header asked for.
+	RetryAfter time.Duration
 }
 
 // Error names the status and what was wrong with the response.
-func (e *HTTPError) Error() string { return fmt.Sprintf("HTTP %d: %v", e.StatusCode, e.Err) }
+func (e *HTTPError) Error() string {
+	if e.RetryAfter > 0 {
+		return fmt.Sprintf("HTTP %d with Retry-After %s: %v", e.StatusCode, e.RetryAfter, e.Err)
+	}
+	return fmt.Sprintf("HTTP %d: %v", e.StatusCode, e.Err)
+}
 
 // Unwrap returns the underlying error.
 func (e *HTTPError) Unwrap() error { return e.Err }
@@ -118,6 +130,25 @@ func Temporary(err error) bool {
 		return s == http.StatusRequestTimeout || s == http.StatusTooManyRequests || s >= 500
 	}
 	return err != nil
+}
+
+// WaitRequested is how long the server asked the client to wait before it
+// calls again, or 0: the Retry-After of a 9030 fault (drehscheibe answers a
+// client over its rate limit, or while busy, with one), or of an HTTP 429
+// or 503 without a fault. Retry-After on other answers is ignored.
+func WaitRequested(err error) time.Duration {
+	var f *ReceivedFault
+	if errors.As(err, &f) {
+		if f.Code == Internal.Code {
+			return f.RetryAfter
+		}
+		return 0
+	}
+	var h *HTTPError
+	if errors.As(err, &h) && (h.StatusCode == http.StatusTooManyRequests || h.StatusCode == http.StatusServiceUnavailable) {
+		return h.RetryAfter
+	}
+	return 0
 }
 
 // IsFault reports whether err is a received XTA fault with code (e.g. "9024").

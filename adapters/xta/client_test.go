@@ -74,3 +74,21 @@ func TestClientRequestsValidate(t *testing.T) {
 	require.NoError(t, c.Close(ctx, reader, "urn:uuid:r", "urn:de:xta:messageid:x:1"))
 	assert.Equal(t, []string{"createMessageId", "sendMessage", "sendMessage", "getTransportReport", "getStatusList", "getMessage", "close"}, ops)
 }
+
+// A proxy in front of an XTA server may refuse with HTTP 429 or 503 and
+// Retry-After but without a SOAP envelope; the client passes the wait on.
+// Other statuses ask for no wait.
+func TestClientReadsRetryAfterWithoutSOAP(t *testing.T) {
+	for status, want := range map[int]time.Duration{429: 4 * time.Second, 503: 4 * time.Second, 502: 0} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Retry-After", "4")
+			http.Error(w, "slow down", status)
+		}))
+		c := &xta.Client{URL: srv.URL, HTTP: srv.Client()}
+		_, err := c.CreateMessageID(t.Context(), xta.PartyIdentifier{Value: "a", Type: "xoev"})
+		srv.Close()
+		require.Error(t, err)
+		assert.True(t, xta.Temporary(err), "%d: %v", status, err)
+		assert.Equal(t, want, xta.WaitRequested(err), "%d: %v", status, err)
+	}
+}

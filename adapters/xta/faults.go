@@ -3,6 +3,7 @@ package xta
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Exception names an XTA fault element (xta:<Exception> in the SOAP Detail).
@@ -128,12 +129,18 @@ type ReceivedFault struct {
 	Exception string // local name of the detail element, e.g. PermissionDeniedException
 	Code      string // errorCode/code, e.g. 9014
 	Name      string
+	// RetryAfter is the wait the response's Retry-After header asked for (see WaitRequested).
+	RetryAfter time.Duration
 }
 
 // Error describes the fault.
 func (f *ReceivedFault) Error() string {
+	s := fmt.Sprintf("%s %s (%s): %s", f.Exception, f.Code, f.Name, f.Reason)
 	if f.Exception == "" {
-		return fmt.Sprintf("soap fault %s: %s", f.SOAPCode, f.Reason)
+		s = fmt.Sprintf("soap fault %s: %s", f.SOAPCode, f.Reason)
 	}
-	return fmt.Sprintf("%s %s (%s): %s", f.Exception, f.Code, f.Name, f.Reason)
+	if f.RetryAfter > 0 {
+		s += fmt.Sprintf(" (Retry-After %s)", f.RetryAfter)
+	}
+	return s
 }

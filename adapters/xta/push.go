@@ -92,7 +92,8 @@ func (p *Push) Close() error {
 // Deliver sends d to the remote server and follows its transport report.
 // Faults the remote answers as Sender (the request is wrong: unknown
 // account, schema violation, no route there) are permanent; everything
-// else is retried by the gateway.
+// else is retried by the gateway, after at least the Retry-After of a 9030
+// fault or an HTTP 429 or 503.
 func (p *Push) Deliver(ctx context.Context, d *delivery.Delivery) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -168,10 +169,13 @@ func (p *Push) follow(ctx context.Context, sub string, author PartyIdentifier, i
 	}
 }
 
+// classify marks err permanent unless it is temporary; a temporary error
+// passes on the wait the remote server asked for (WaitRequested), which
+// the gateway honours before the next attempt.
 func (p *Push) classify(what string, err error) error {
 	err = fmt.Errorf("%s at %s: %w", what, p.o.URL, err)
 	if Temporary(err) {
-		return err
+		return delivery.RetryAfter(err, WaitRequested(err))
 	}
 	return delivery.Permanent(err)
 }

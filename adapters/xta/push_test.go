@@ -36,6 +36,7 @@ type receiver struct {
 	order    []string
 	status   int        // reported by getTransportReport
 	fault    *xta.Fault // answered to sendMessage, if set
+	wait     string     // Retry-After header of the fault, if set
 	created  int
 	requests []string // operations in order
 }
@@ -107,6 +108,9 @@ func (rc *receiver) answer(w http.ResponseWriter, relatesTo string, op xta.Opera
 		panic(err)
 	}
 	w.Header().Set("Content-Type", m.ContentType("rb"))
+	if f != nil && rc.wait != "" {
+		w.Header().Set("Retry-After", rc.wait)
+	}
 	switch {
 	case f != nil && f.Code.Sender:
 		w.WriteHeader(http.StatusBadRequest)
@@ -279,6 +283,25 @@ func TestPushOutcomes(t *testing.T) {
 		err := e.adapter(t, "").Deliver(t.Context(), d("s2"))
 		require.Error(t, err)
 		assert.False(t, delivery.IsPermanent(err), "%v", err)
+	})
+	t.Run("remote rate-limits (9030 with Retry-After): transient, asking for the wait", func(t *testing.T) {
+		e := newPushEnv(t)
+		e.rc.fault, e.rc.wait = xta.NewFault(xta.Internal, "rate limit"), "3"
+		err := e.adapter(t, "").Deliver(t.Context(), d("s2a"))
+		require.Error(t, err)
+		assert.False(t, delivery.IsPermanent(err), "%v", err)
+		wait, ok := delivery.RetryAfterOf(err)
+		assert.True(t, ok, "%v", err)
+		assert.Equal(t, 3*time.Second, wait)
+		assert.Contains(t, err.Error(), "Retry-After 3s")
+	})
+	t.Run("Retry-After on a permanent fault asks for nothing", func(t *testing.T) {
+		e := newPushEnv(t)
+		e.rc.fault, e.rc.wait = xta.NewFault(xta.SchemaViolation, "not valid"), "3"
+		err := e.adapter(t, "").Deliver(t.Context(), d("s2b"))
+		assert.True(t, delivery.IsPermanent(err), "%v", err)
+		_, ok := delivery.RetryAfterOf(err)
+		assert.False(t, ok)
 	})
 	t.Run("remote reports red: permanent", func(t *testing.T) {
 		e := newPushEnv(t)

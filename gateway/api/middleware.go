@@ -33,6 +33,8 @@ func HashKey(key string) string {
 type recorder struct {
 	http.ResponseWriter
 	code int
+	// problem is the slug of the problem the handler answered with, if any.
+	problem string
 }
 
 func (r *recorder) WriteHeader(code int) {
@@ -72,12 +74,21 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				route = "other"
 			}
 			s.Metrics.HTTPRequests.WithLabelValues(route, strconv.Itoa(rec.code)).Inc()
+			if refusedForNow[rec.problem] {
+				s.Metrics.HTTPRefused.WithLabelValues(route, rec.problem).Inc()
+			}
 			s.Metrics.HTTPSeconds.WithLabelValues(route).Observe(time.Since(start).Seconds())
 			s.Log.Debug("http request", zap.String("request_id", id), zap.String("method", r.Method),
 				zap.String("path", r.URL.Path), zap.Int("status", rec.code), zap.Duration("took", time.Since(start)))
 		}()
 		next.ServeHTTP(rec, r)
 	})
+}
+
+// refusedForNow are the problems that refuse a request for now, with
+// Retry-After, on any route (drehscheibe_http_refused_total).
+var refusedForNow = map[string]bool{
+	problem.RateLimited.Slug: true, problem.Busy.Slug: true, problem.Unavailable.Slug: true,
 }
 
 func saneRequestID(id string) bool {

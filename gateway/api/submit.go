@@ -124,6 +124,9 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, p *problem.Probl
 }
 
 func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, p *problem.Problem) {
+	if rec, ok := w.(*recorder); ok {
+		rec.problem = p.Type.Slug
+	}
 	p.With("request_id", requestID(r.Context())).Write(w, r.URL.Path)
 }
 

@@ -61,7 +61,8 @@ type Delivery struct {
 type Adapter interface {
 	// Deliver hands d to the Fachverfahren. A nil error means the receiver has
 	// taken the message; the gateway then acknowledges it. Wrap an error with
-	// Permanent when retrying cannot help (e.g. the receiver answered 4xx).
+	// Permanent when retrying cannot help (e.g. the receiver answered 4xx),
+	// with RetryAfter when the receiver refused for now and named its wait.
 	Deliver(ctx context.Context, d *Delivery) error
 	// Close releases resources. Deliver is not called after Close.
 	Close() error

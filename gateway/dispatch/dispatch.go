@@ -290,18 +290,52 @@ func (d *Dispatcher) handle(ctx context.Context, t Target, m jetstream.Msg) {
 		d.observe(t, "permanent", elapsed)
 		d.deadLetter(t, m, sm, &store.DeadLetter{Reason: store.ReasonPermanent, Attempts: attempt, Error: err.Error()}, log)
 	case attempt >= t.MaxAttempts:
-		d.observe(t, "transient", elapsed)
+		d.observe(t, failedResult(err), elapsed)
 		d.deadLetter(t, m, sm, &store.DeadLetter{Reason: store.ReasonExhausted, Attempts: attempt, Error: err.Error()}, log)
 	case time.Since(meta.Timestamp) > t.MaxAge:
-		d.observe(t, "transient", elapsed)
+		d.observe(t, failedResult(err), elapsed)
 		d.deadLetter(t, m, sm, &store.DeadLetter{Reason: store.ReasonMaxAge, Attempts: attempt, Error: err.Error()}, log)
 	default:
-		d.observe(t, "transient", elapsed)
-		delay := Backoff(attempt, t.RetryInitial, t.RetryMax)
-		d.event(rec.ID, store.Event{Type: store.EventAttemptFailed, Target: t.Name, Adapter: t.Type, Attempt: attempt, Error: err.Error(), Detail: "retry in " + delay.Round(time.Millisecond).String()}, log)
+		d.observe(t, failedResult(err), elapsed)
+		delay, asked := retryDelay(t, attempt, err)
+		detail := "retry in " + delay.Round(time.Millisecond).String()
+		if asked {
+			detail += " (the receiver's Retry-After)"
+		}
+		d.event(rec.ID, store.Event{Type: store.EventAttemptFailed, Target: t.Name, Adapter: t.Type, Attempt: attempt, Error: err.Error(), Detail: detail}, log)
 		_ = m.NakWithDelay(delay)
-		log.Info("delivery attempt failed; will retry", zap.Error(err), zap.Duration("retry_in", delay))
+		log.Info("delivery attempt failed; will retry", zap.Error(err), zap.Duration("retry_in", delay), zap.Bool("retry_after", asked))
 	}
+}
+
+// failedResult is the metrics result of a failed attempt that is not
+// permanent: deferred when the receiver asked for a wait (Retry-After),
+// else transient.
+func failedResult(err error) string {
+	if _, ok := delivery.RetryAfterOf(err); ok {
+		return "deferred"
+	}
+	return "transient"
+}
+
+// retryDelay is the wait before the attempt after a failed one: the
+// backoff, or the receiver's Retry-After where that is longer. The
+// Retry-After counts only up to the target's retry.max, so a receiver
+// cannot park a message beyond what the operator allows; it never shortens
+// the backoff either. Like the backoff it is varied, but only upwards (by
+// up to 20 %): deliveries the receiver refused together do not all return
+// at the same instant, and none before the receiver's time. asked reports
+// that the Retry-After decided the wait.
+func retryDelay(t Target, attempt int, err error) (delay time.Duration, asked bool) {
+	delay = Backoff(attempt, t.RetryInitial, t.RetryMax)
+	ra, ok := delivery.RetryAfterOf(err)
+	if !ok {
+		return delay, false
+	}
+	if ra = min(ra, t.RetryMax); ra > delay {
+		return time.Duration(float64(ra) * (1 + 0.2*rand.Float64())), true
+	}
+	return delay, false
 }
 
 // deadLetter sets the delivery m aside as a dead letter (which records the

@@ -267,3 +267,25 @@ func TestBackoffGrowsAndIsCapped(t *testing.T) {
 	}
 	assert.LessOrEqual(t, Backoff(3, 100*time.Millisecond, 150*time.Millisecond), 180*time.Millisecond)
 }
+
+// The receiver's Retry-After lengthens the wait up to retry.max; it never
+// shortens the backoff.
+func TestRetryAfterBoundsTheWait(t *testing.T) {
+	tg := Target{RetryInitial: time.Second, RetryMax: 10 * time.Second}
+	refused := func(d time.Duration) error { return delivery.RetryAfter(errors.New("503"), d) }
+
+	d, asked := retryDelay(tg, 1, refused(3*time.Second))
+	assert.GreaterOrEqual(t, d, 3*time.Second, "longer than the backoff of about 1 s: the receiver's wait")
+	assert.LessOrEqual(t, d, 3600*time.Millisecond, "varied upwards by at most 20 %")
+	assert.True(t, asked)
+	d, asked = retryDelay(tg, 1, refused(time.Hour))
+	assert.GreaterOrEqual(t, d, 10*time.Second)
+	assert.LessOrEqual(t, d, 12*time.Second, "never beyond retry.max (varied like the backoff)")
+	assert.True(t, asked)
+	d, asked = retryDelay(tg, 4, refused(time.Second))
+	assert.GreaterOrEqual(t, d, 6400*time.Millisecond, "a shorter Retry-After does not shorten the backoff of about 8 s")
+	assert.False(t, asked)
+	d, asked = retryDelay(tg, 1, errors.New("connection refused"))
+	assert.LessOrEqual(t, d, 1200*time.Millisecond)
+	assert.False(t, asked)
+}

@@ -25,6 +25,8 @@ type Metrics struct {
 	HTTPRequests      *prometheus.CounterVec
 	HTTPSeconds       *prometheus.HistogramVec
 	XTAPulled         *prometheus.CounterVec
+	XTARequests       *prometheus.CounterVec
+	HTTPRefused       *prometheus.CounterVec
 }
 
 // New registers every metric on a fresh registry, with the Go and process collectors.
@@ -78,9 +80,18 @@ func New() *Metrics {
 			Name: "drehscheibe_xta_pulled_total",
 			Help: "Messages the pull intake fetched from remote XTA boxes, by source and outcome (stored, duplicate, refused, failed).",
 		}, []string{"source", "outcome"}),
+		XTARequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "drehscheibe_xta_requests_total",
+			Help: "Requests the XTA server answered, by operation and outcome (ok, rate-limited, busy, or the XTA fault code).",
+		}, []string{"operation", "outcome"}),
+		HTTPRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "drehscheibe_http_refused_total",
+			Help: "REST requests refused for now with Retry-After, by route and reason (rate-limited, busy, unavailable).",
+		}, []string{"route", "reason"}),
 	}
 	m.Registry.MustRegister(m.Submissions, m.ValidationSeconds, m.DeliveryAttempts, m.DeliverySeconds,
 		m.QueueDepth, m.DeadLettersTotal, m.DeadLetters, m.PayloadsPurged, m.HTTPRequests, m.HTTPSeconds, m.XTAPulled,
+		m.XTARequests, m.HTTPRefused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -107,6 +118,11 @@ func (m *Metrics) Purged() { m.PayloadsPurged.Inc() }
 // Pulled implements xtapull.Observer.
 func (m *Metrics) Pulled(source, outcome string) {
 	m.XTAPulled.WithLabelValues(source, outcome).Inc()
+}
+
+// XTARequest implements xtaserver.Observer.
+func (m *Metrics) XTARequest(operation, outcome string) {
+	m.XTARequests.WithLabelValues(operation, outcome).Inc()
 }
 
 // PollQueueDepth updates drehscheibe_queue_depth every interval until ctx ends.

@@ -1,12 +1,18 @@
 package xtapull
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
-// PollOnce runs one poll of every source.
-func PollOnce(ctx context.Context, p *Puller) {
+// PollOnce runs one poll of every source and returns the longest wait a
+// remote asked for.
+func PollOnce(ctx context.Context, p *Puller) time.Duration {
+	var wait time.Duration
 	for _, s := range p.sources {
-		s.poll(ctx)
+		wait = max(wait, s.poll(ctx))
 	}
+	return wait
 }
 
 // FailAfterStore makes every source fail with err after storing a message

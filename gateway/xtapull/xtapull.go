@@ -104,7 +104,12 @@ func New(cfg []config.XTAPull, p *intake.Pipeline, obs Observer, log *zap.Logger
 	return pl, nil
 }
 
-// Start polls every source until Stop: one poll at once, then every interval.
+// maxRemoteWait bounds how long a remote box's Retry-After may delay the
+// next poll, so that a wrong header cannot stop the intake for good.
+const maxRemoteWait = time.Hour
+
+// Start polls every source until Stop: one poll at once, then every
+// interval, or after the remote's Retry-After where that is longer.
 func (pl *Puller) Start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	pl.cancel = cancel
@@ -113,11 +118,11 @@ func (pl *Puller) Start() {
 		go func() {
 			defer pl.wg.Done()
 			for {
-				s.poll(ctx)
+				wait := max(s.cfg.Interval, s.poll(ctx))
 				select {
 				case <-ctx.Done():
 					return
-				case <-time.After(s.cfg.Interval):
+				case <-time.After(wait):
 				}
 			}
 		}()
@@ -145,14 +150,19 @@ func (pl *Puller) Stop(ctx context.Context) {
 	}
 }
 
-// poll lists the box and takes every message in it.
-func (s *source) poll(ctx context.Context) {
+// poll lists the box and takes every message in it. It returns the wait
+// the remote asked for when it refused a call with Retry-After (a 9030
+// fault, HTTP 429 or 503), which ends the poll; else 0.
+func (s *source) poll(ctx context.Context) time.Duration {
 	list, err := s.client.StatusList(ctx, s.reader, maxPerPoll)
 	if err != nil {
+		if wait := s.askedToWait(err); wait > 0 {
+			return wait
+		}
 		if ctx.Err() == nil {
 			s.log.Warn("getStatusList failed; trying again at the next poll", zap.Error(err))
 		}
-		return
+		return 0
 	}
 	now := time.Now()
 	for id, until := range s.refused {
@@ -162,7 +172,7 @@ func (s *source) poll(ctx context.Context) {
 	}
 	for i := range list {
 		if ctx.Err() != nil {
-			return
+			return 0
 		}
 		id := strings.TrimSpace(list[i].MsgIdentification.MessageID)
 		if _, ok := s.refused[strings.ToLower(id)]; ok {
@@ -173,11 +183,26 @@ func (s *source) poll(ctx context.Context) {
 				s.count("failed")
 				s.log.Warn("message not taken; it stays in the remote box", zap.String("message_id", id), zap.Error(err))
 			}
+			if wait := s.askedToWait(err); wait > 0 {
+				return wait
+			}
 			if errors.Is(err, errUnavailable) {
-				return
+				return 0
 			}
 		}
 	}
+	return 0
+}
+
+// askedToWait is the wait the remote asked for with err (xta.WaitRequested),
+// at most maxRemoteWait, and logs it; 0 if it asked for none.
+func (s *source) askedToWait(err error) time.Duration {
+	wait := min(xta.WaitRequested(err), maxRemoteWait)
+	if wait > 0 {
+		s.log.Warn("the remote xta server asks to wait; the next poll waits for it", zap.Error(err),
+			zap.Duration("retry_after", wait), zap.Duration("next_poll_in", max(wait, s.cfg.Interval)))
+	}
+	return wait
 }
 
 // errUnavailable ends a poll: the gateway cannot store now.

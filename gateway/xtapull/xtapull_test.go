@@ -69,7 +69,11 @@ type remote struct {
 	c   *xta.Client // with gateway A's certificate
 }
 
-func startRemote(t *testing.T) *remote {
+func startRemote(t *testing.T) *remote { return startRemoteWith(t, "") }
+
+// startRemoteWith starts gateway B with extra settings under xta (indented
+// as members of the section).
+func startRemoteWith(t *testing.T, xtaExtra string) *remote {
 	pki := xtatest.NewPKI(t, t.TempDir())
 	g, _ := startGateway(t, fmt.Sprintf(`
 targets:
@@ -81,10 +85,11 @@ xta:
   listen: 127.0.0.1:0
   instance_id: gateway-b
   tls: {cert_file: %q, key_file: %q, client_ca_file: %q}
+%s
   parties:
     - {identifier: "efa:demo-portal", client: gateway-a, name: Demo-Portal}
     - {identifier: "ags:07777000", client: gateway-a, name: Musterstadt}
-`, pki.CertFile, pki.KeyFile, pki.CAFile))
+`, pki.CertFile, pki.KeyFile, pki.CAFile, xtaExtra))
 	r := &remote{g: g, url: "https://" + g.XTAAddr() + "/xta", pki: pki}
 	r.c = &xta.Client{URL: r.url, HTTP: pki.HTTPClient(t, "gateway-a")}
 	return r

@@ -25,6 +25,17 @@ func (e *env) post(cn string) (int, string, string) {
 	return res.StatusCode, res.Header.Get("Retry-After"), string(b)
 }
 
+// metrics returns the gateway's /metrics page.
+func (e *env) metrics() string {
+	e.t.Helper()
+	res, err := http.Get("http://" + e.g.Addr() + "/metrics")
+	require.NoError(e.t, err)
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	require.NoError(e.t, err)
+	return string(b)
+}
+
 // A client over its rate limit gets fault 9030 with Retry-After before its
 // request is read; the bucket is the client's, so another client goes on,
 // and a party's own rate_limit replaces xta.rate_limit for its client.
@@ -48,6 +59,11 @@ func TestRateLimitPerClient(t *testing.T) {
 	require.NoError(t, check("fachverfahren-b", readerB), "another client has a bucket of its own")
 	require.Eventually(t, func() bool { return check("portal", portal) == nil }, 5*time.Second, 200*time.Millisecond,
 		"the bucket refills")
+
+	m := e.metrics()
+	assert.Regexp(t, `drehscheibe_xta_requests_total\{operation="checkAccountActive",outcome="rate-limited"\} [1-9]`, m)
+	assert.Contains(t, m, `drehscheibe_xta_requests_total{operation="unknown",outcome="rate-limited"} 1`+"\n", "the empty POST names no operation")
+	assert.Regexp(t, `drehscheibe_xta_requests_total\{operation="checkAccountActive",outcome="ok"\} [4-9]`, m)
 }
 
 func TestPartyRateLimitOverride(t *testing.T) {
@@ -99,4 +115,6 @@ func TestInFlightBound(t *testing.T) {
 		_, err := e.call("fachverfahren-b", xta.OpCheckAccountActive, xta.AuthorHeader(readerB), nil)
 		return err == nil
 	}, 5*time.Second, 50*time.Millisecond, "the slot is free again")
+	assert.Regexp(t, `drehscheibe_xta_requests_total\{operation="checkAccountActive",outcome="busy"\} [1-9]`, e.metrics(),
+		"counted as busy, not as a plain 9030")
 }

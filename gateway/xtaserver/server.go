@@ -51,7 +51,23 @@ type Options struct {
 	Boxes *mailbox.Boxes
 	// InFlight bounds the requests in flight, together with the REST API; nil: no bound.
 	InFlight *inflight.Limiter
+	// Observer counts every answer; nil counts nothing.
+	Observer Observer
 }
+
+// Observer counts the server's answers by operation (its XTA name, or
+// "unknown" before the operation is known) and outcome: ok, rate-limited
+// and busy for the refusals that carry Retry-After, else the fault code.
+type Observer interface {
+	XTARequest(operation, outcome string)
+}
+
+// The outcomes of refusals, in the vocabulary of the REST API's problem types.
+const (
+	OutcomeOK          = "ok"
+	OutcomeRateLimited = "rate-limited"
+	OutcomeBusy        = "busy"
+)
 
 // Server answers XTA requests. It is an http.Handler.
 type Server struct {
@@ -68,6 +84,7 @@ type Server struct {
 	// largest container plus room for the SOAP around it.
 	maxRequest int64
 	inFlight   *inflight.Limiter
+	obs        Observer
 	// buckets are the rate limits by party client, others the one of all
 	// other clients; nil: no limit.
 	buckets map[string]*bucket
@@ -83,7 +100,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	s := &Server{
 		cfg: o.Config, pipeline: o.Pipeline, router: o.Router, st: o.Store, state: st, log: o.Log.Named("xta"), audit: o.Audit,
 		parties: map[string]config.XTAParty{}, boxes: map[string]bool{},
-		maxRequest: o.Config.MaxRequestBytes(), inFlight: o.InFlight,
+		maxRequest: o.Config.MaxRequestBytes(), inFlight: o.InFlight, obs: o.Observer,
 	}
 	s.buckets, s.others = newBuckets(o.Config)
 	for _, p := range o.Config.Parties {
@@ -133,6 +150,7 @@ type call struct {
 	env     *xta.Envelope
 	clients []string // identities of the client: certificate CN and SANs, or the client header
 	start   time.Time
+	refused string // OutcomeRateLimited or OutcomeBusy when a limit refused the call
 }
 
 // reply is a successful answer: headers and body, each optional.
@@ -148,7 +166,7 @@ const faultAction = "http://www.w3.org/2005/08/addressing/soap/fault"
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := &call{start: time.Now(), clients: s.identities(r)}
 	if f := s.throttle(w, c); f != nil {
-		c.op = headerOp(r)
+		c.op, c.refused = headerOp(r), OutcomeRateLimited
 		s.write(w, c, nil, f)
 		return
 	}
@@ -158,7 +176,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	release, f := s.admit(w, r)
 	if f != nil {
-		c.op = headerOp(r)
+		c.op, c.refused = headerOp(r), OutcomeBusy
 		s.write(w, c, nil, f)
 		return
 	}
@@ -247,6 +265,7 @@ func (s *Server) write(w http.ResponseWriter, c *call, rep *reply, f *xta.Fault)
 		}
 		fields = append(fields, zap.String("fault", f.Code.Code), zap.String("reason", f.Reason))
 	}
+	s.count(c, f)
 	enc := xta.Prepare(m, boundary)
 	w.Header().Set("Content-Type", m.ContentType(boundary))
 	w.Header().Set("Content-Length", strconv.FormatInt(enc.Len(), 10))
@@ -261,6 +280,24 @@ func (s *Server) write(w http.ResponseWriter, c *call, rep *reply, f *xta.Fault)
 	} else {
 		s.log.Info("xta request", fields...)
 	}
+}
+
+// count tells the observer the outcome of c.
+func (s *Server) count(c *call, f *xta.Fault) {
+	if s.obs == nil {
+		return
+	}
+	op, outcome := c.op.Name, OutcomeOK
+	if op == "" {
+		op = "unknown"
+	}
+	switch {
+	case c.refused != "":
+		outcome = c.refused
+	case f != nil:
+		outcome = f.Code.Code
+	}
+	s.obs.XTARequest(op, outcome)
 }
 
 // identities are the names a client can be configured by: the client
