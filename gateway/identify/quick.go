@@ -25,13 +25,10 @@ func quick(doc []byte) (f Facts, ok bool) {
 	if !ok || !s.rootFacts(&f, &root) {
 		return Facts{}, false
 	}
-	if root.empty {
-		return f, s.valid()
-	}
-	if !s.header(&f, root.name) {
+	if !root.empty && !s.header(&f, root.name) {
 		return Facts{}, false
 	}
-	return f, s.valid()
+	return f, true
 }
 
 // scanner reads a document in place.
@@ -52,10 +49,10 @@ type tag struct {
 	empty bool // written as <name/>
 }
 
-// valid reports whether everything read so far is UTF-8 of characters that
-// XML allows. encoding/xml checks the same for text and attribute values.
-func (s *scanner) valid() bool {
-	b := s.b[:s.i]
+// validChars reports whether b, text or an attribute value, is UTF-8 of
+// characters that XML allows, as encoding/xml checks. Markup needs no check:
+// the scanner accepts only ASCII names and white space there.
+func validChars(b []byte) bool {
 	for len(b) > 0 {
 		c := b[0]
 		if c < utf8.RuneSelf {
@@ -189,17 +186,16 @@ func (s *scanner) comment() bool {
 func (s *scanner) name() ([]byte, bool) {
 	start := s.i
 	colons := 0
-	for s.i < len(s.b) {
-		c := s.b[s.i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', c == '_':
-		case '0' <= c && c <= '9', c == '.', c == '-':
+	for ; s.i < len(s.b); s.i++ {
+		switch nameClass[s.b[s.i]] {
+		case cStart:
+		case cName:
 			if s.i == start {
 				return nil, false
 			}
-		case c == ':':
+		case cColon:
 			colons++
-		case c >= utf8.RuneSelf:
+		case cOther:
 			return nil, false
 		default:
 			n := s.b[start:s.i]
@@ -208,10 +204,35 @@ func (s *scanner) name() ([]byte, bool) {
 			}
 			return n, true
 		}
-		s.i++
 	}
 	return nil, false
 }
+
+// The classes of bytes in a name: cEnd ends it, cStart may begin it, cName
+// may follow, cOther (not ASCII) makes quick give up.
+const (
+	cEnd = iota
+	cStart
+	cName
+	cColon
+	cOther
+)
+
+var nameClass = func() (t [256]uint8) {
+	for c := range t {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', c == '_':
+			t[c] = cStart
+		case '0' <= c && c <= '9', c == '.', c == '-':
+			t[c] = cName
+		case c == ':':
+			t[c] = cColon
+		case c >= utf8.RuneSelf:
+			t[c] = cOther
+		}
+	}
+	return t
+}()
 
 // split returns the prefix and local part of a name.
 func split(name []byte) (prefix, local []byte) {
@@ -265,7 +286,7 @@ func (s *scanner) startTag(attrs []attr, keep bool) (t tag, ok bool) {
 			return t, false
 		}
 		a.value = s.b[s.i+1 : s.i+1+end]
-		if bytes.IndexByte(a.value, '<') >= 0 {
+		if bytes.IndexByte(a.value, '<') >= 0 || !validChars(a.value) {
 			return t, false
 		}
 		if !refsValid(a.value) {
@@ -368,7 +389,7 @@ func (s *scanner) header(f *Facts, rootName []byte) bool {
 				return false
 			}
 			text := s.b[s.i : s.i+k]
-			if bytes.Contains(text, []byte("]]>")) {
+			if bytes.IndexByte(text, '>') >= 0 && bytes.Contains(text, []byte("]]>")) || !validChars(text) {
 				return false
 			}
 			var ok bool
@@ -391,7 +412,7 @@ func (s *scanner) header(f *Facts, rootName []byte) bool {
 		case s.has("<![CDATA["):
 			s.i += len("<![CDATA[")
 			k := bytes.Index(s.b[s.i:], []byte("]]>"))
-			if k < 0 {
+			if k < 0 || !validChars(s.b[s.i:s.i+k]) {
 				return false
 			}
 			if cur >= 0 {
