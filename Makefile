@@ -16,7 +16,7 @@ DEB_PKGS    := libxml2-dev pkg-config libxml2-utils
 # runs each for FUZZTIME_SHORT, `make fuzz` for FUZZTIME. A crasher the fuzzer
 # finds lands in <package>/testdata/fuzz/<function>/ and stays there as a
 # regression test once fixed.
-FUZZ_TARGETS   := ./gateway/identify:FuzzIdentify ./gateway/identify:FuzzParseMetadata \
+FUZZ_TARGETS   := ./gateway/identify:FuzzIdentify ./gateway/identify:FuzzQuick ./gateway/identify:FuzzParseMetadata \
                   ./gateway/api:FuzzMultipart ./schemas:FuzzValidate ./gateway/config:FuzzParse \
                   ./adapters/xta:FuzzRead
 FUZZTIME_SHORT ?= 10s

@@ -30,8 +30,33 @@ type headerForm struct {
 	// paths maps the path of an element below the header element (local
 	// names joined by "/") to the field that its text fills.
 	paths map[string]field
-	// apply copies the collected values into the facts.
-	apply func(f *Facts, v *[numFields]string)
+	// xdomea selects how apply copies the collected values.
+	xdomea bool
+}
+
+// apply copies the values collected for the form into the facts.
+func (h *headerForm) apply(f *Facts, v *[numFields]string) {
+	if !h.xdomea {
+		f.NachrichtenUUID = v[fUUID]
+		f.NachrichtentypCode = v[fTypCode]
+		f.Author = v[fAuthor]
+		f.AuthorName = v[fAuthorName]
+		f.Reader = v[fReader]
+		f.ReaderName = v[fReaderName]
+		return
+	}
+	f.ProzessID = v[fProzessID]
+	f.NachrichtentypCode = v[fTypCode]
+	f.Author = behoerdenkennung(v[fAuthorPraefix], v[fAuthor])
+	f.AuthorName = firstNonEmpty(v[fAuthorName], v[fAuthorCodeName])
+	f.Reader = behoerdenkennung(v[fReaderPraefix], v[fReader])
+	f.ReaderName = firstNonEmpty(v[fReaderName], v[fReaderCodeName])
+	if f.Produkt == "" {
+		f.Produkt = v[fProdukt]
+	}
+	if f.Produktversion == "" {
+		f.Produktversion = v[fProduktversion]
+	}
 }
 
 // xoevHeader reads nachrichtenkopf.g2g and its relatives (XÖV basic message,
@@ -48,14 +73,6 @@ var xoevHeader = headerForm{
 		"leser/name":                  fReaderName,
 		"absender/behoerdenkennung":   fAuthor,
 		"empfaenger/behoerdenkennung": fReader,
-	},
-	apply: func(f *Facts, v *[numFields]string) {
-		f.NachrichtenUUID = v[fUUID]
-		f.NachrichtentypCode = v[fTypCode]
-		f.Author = v[fAuthor]
-		f.AuthorName = v[fAuthorName]
-		f.Reader = v[fReader]
-		f.ReaderName = v[fReaderName]
 	},
 }
 
@@ -80,20 +97,7 @@ var xdomeaHeader = headerForm{
 		"SendendesSystem/Produktname":                          fProdukt,
 		"SendendesSystem/Version":                              fProduktversion,
 	},
-	apply: func(f *Facts, v *[numFields]string) {
-		f.ProzessID = v[fProzessID]
-		f.NachrichtentypCode = v[fTypCode]
-		f.Author = behoerdenkennung(v[fAuthorPraefix], v[fAuthor])
-		f.AuthorName = firstNonEmpty(v[fAuthorName], v[fAuthorCodeName])
-		f.Reader = behoerdenkennung(v[fReaderPraefix], v[fReader])
-		f.ReaderName = firstNonEmpty(v[fReaderName], v[fReaderCodeName])
-		if f.Produkt == "" {
-			f.Produkt = v[fProdukt]
-		}
-		if f.Produktversion == "" {
-			f.Produktversion = v[fProduktversion]
-		}
-	},
+	xdomea: true,
 }
 
 // formOf returns the header form of the root's first child element, or nil

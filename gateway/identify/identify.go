@@ -134,6 +134,9 @@ func (e *SyntaxError) Unwrap() error { return e.Err }
 //
 // Identify is safe for concurrent use.
 func Identify(doc []byte) (Facts, error) {
+	if f, ok := quick(doc); ok {
+		return f, nil
+	}
 	return identify(bytes.NewReader(doc))
 }
 

@@ -98,36 +98,30 @@ func (s *Store) Put(ctx context.Context, sub *Submission) (*Stored, error) {
 		objects = append(objects, name)
 	}
 	body := sub.Message
-	msg := nats.NewMsg(Subject(r.ID, r.Target))
+	var payload string
 	if len(body) > s.InlineLimit {
-		name := r.ID + "/message"
-		if _, err := s.payloads.PutBytes(ctx, name, body); err != nil {
+		payload = r.ID + "/message"
+		if _, err := s.payloads.PutBytes(ctx, payload, body); err != nil {
 			s.deleteObjects(objects)
 			return nil, fmt.Errorf("%w: store message: %v", ErrUnavailable, err)
 		}
-		objects = append(objects, name)
-		msg.Header.Set(HdrPayloadObject, name)
+		objects = append(objects, payload)
 		body = nil
 	}
 	rec, err := json.Marshal(r)
 	if err != nil {
 		return nil, err
 	}
-	msg.Data = body
-	msg.Header.Set(HdrSubmissionID, r.ID)
-	msg.Header.Set(HdrTarget, r.Target)
-	msg.Header.Set(HdrNamespace, r.Namespace)
-	msg.Header.Set(HdrMessageType, r.MessageType)
-	msg.Header.Set(HdrReader, r.Reader)
-	msg.Header.Set(HdrAuthor, r.Author)
-	msg.Header.Set(HdrTest, strconv.FormatBool(r.Test))
-	msg.Header.Set(HdrRecord, string(rec))
 	msgID := "s:" + r.ID
 	if sub.IdempotencyKey != "" {
 		h := sha256.Sum256([]byte(r.Sender + "\x00" + sub.IdempotencyKey))
 		msgID = "k:" + hex.EncodeToString(h[:])
 	}
-	msg.Header.Set(jetstream.MsgIDHeader, msgID)
+	msg := &nats.Msg{Subject: Subject(r.ID, r.Target), Data: body, Header: submissionHeader(
+		HdrSubmissionID, r.ID, HdrTarget, r.Target, HdrNamespace, r.Namespace,
+		HdrMessageType, r.MessageType, HdrReader, r.Reader, HdrAuthor, r.Author,
+		HdrTest, strconv.FormatBool(r.Test), HdrRecord, string(rec),
+		jetstream.MsgIDHeader, msgID, HdrPayloadObject, payload)}
 
 	ack, err := s.js.PublishMsg(ctx, msg)
 	if err != nil {
@@ -156,6 +150,22 @@ func (s *Store) Put(ctx context.Context, sub *Submission) (*Stored, error) {
 		return &Stored{Record: orig, QueuedAt: first.Time, Duplicate: true}, nil
 	}
 	return &Stored{Record: r, QueuedAt: time.Now().UTC()}, nil
+}
+
+// submissionHeader makes the header of a submission message from key and
+// value pairs, leaving out empty values of HdrPayloadObject. The values share
+// one backing array: one allocation instead of one per header.
+func submissionHeader(kv ...string) nats.Header {
+	h := make(nats.Header, len(kv)/2)
+	vals := make([]string, 0, len(kv)/2)
+	for i := 0; i < len(kv); i += 2 {
+		if kv[i] == HdrPayloadObject && kv[i+1] == "" {
+			continue
+		}
+		vals = append(vals, kv[i+1])
+		h[kv[i]] = vals[len(vals)-1 : len(vals) : len(vals)]
+	}
+	return h
 }
 
 func (s *Store) deleteObjects(names []string) {
