@@ -46,13 +46,18 @@ type gatewayProc struct {
 // benchConfig is the gateway configuration: embedded NATS with sync_always
 // (the default, spelled out), the demo standard and ../shared/xoev, 64 MiB
 // bodies for the 40 MB message, no per-sender rate limit (the load comes from
-// one sender), filedrop targets and a catch-all route.
+// one sender), room for the 1,024 requests the fixed-rate phase may keep
+// outstanding (server.max_in_flight defaults to 128: a disk hiccup would
+// turn into 503 busy answers instead of latency), filedrop targets and a
+// catch-all route.
 const benchConfig = `# written by test/load for one benchmark run
 server:
   listen: 127.0.0.1:%d
   max_body_bytes: 64MiB
   max_attachment_bytes: 64MiB
   rate_limit: {per_second: 0}
+  max_in_flight: 4096
+  max_in_flight_bytes: 1GiB
 nats:
   embedded: true
   data_dir: %q
