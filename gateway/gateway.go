@@ -25,6 +25,7 @@ import (
 	"github.com/drehscheibe/drehscheibe/gateway/dispatch"
 	"github.com/drehscheibe/drehscheibe/gateway/inflight"
 	"github.com/drehscheibe/drehscheibe/gateway/intake"
+	"github.com/drehscheibe/drehscheibe/gateway/lowprio"
 	"github.com/drehscheibe/drehscheibe/gateway/mailbox"
 	"github.com/drehscheibe/drehscheibe/gateway/metrics"
 	"github.com/drehscheibe/drehscheibe/gateway/retention"
@@ -41,20 +42,22 @@ const ExternalType = "external"
 
 // Gateway is a running drehscheibe.
 type Gateway struct {
-	cfg      *config.Config
-	log      *zap.Logger
-	Catalog  *schemas.Catalog
-	Store    *store.Store
-	Metrics  *metrics.Metrics
-	audit    *audit.Log
-	disp     *dispatch.Dispatcher
-	janitor  *retention.Janitor
-	http     *http.Server
-	certs    *certs.Store // nil without TLS
-	xtaCerts *certs.Store // nil without XTA or with xta.allow_plain_http
-	ln       net.Listener
-	stopPoll context.CancelFunc
-	bg       sync.WaitGroup // the pollers and the janitor
+	cfg     *config.Config
+	log     *zap.Logger
+	Catalog *schemas.Catalog
+	// validators validate on threads of lower priority (package lowprio).
+	validators *lowprio.Pool
+	Store      *store.Store
+	Metrics    *metrics.Metrics
+	audit      *audit.Log
+	disp       *dispatch.Dispatcher
+	janitor    *retention.Janitor
+	http       *http.Server
+	certs      *certs.Store // nil without TLS
+	xtaCerts   *certs.Store // nil without XTA or with xta.allow_plain_http
+	ln         net.Listener
+	stopPoll   context.CancelFunc
+	bg         sync.WaitGroup // the pollers and the janitor
 	// boxes are the message boxes (nil without box targets, readers and XTA).
 	boxes *mailbox.Boxes
 	// XTA server (nil unless xta.enabled) on a listener of its own.
@@ -103,6 +106,11 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (g *Gateway, 
 	if err = g.Catalog.SetLimits(XMLLimits(cfg.Limits)); err != nil {
 		return nil, fmt.Errorf("limits: %w", err)
 	}
+	g.validators, err = lowprio.New(cfg.Schemas.ValidationWorkers, cfg.Schemas.ValidationNice)
+	if err != nil {
+		log.Warn("validation runs at normal priority", zap.Error(err))
+	}
+	log.Info("validation workers started", zap.Int("workers", g.validators.Workers), zap.Int("nice", g.validators.Nice))
 
 	router, err := routing.New(cfg.Routes, cfg.Targets)
 	if err != nil {
@@ -177,7 +185,7 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (g *Gateway, 
 			KeySHA256: rd.APIKeySHA256, CertSubjectCN: rd.ClientCert.SubjectCN, CertSAN: rd.ClientCert.SAN, RequireCert: rd.RequireClientCert,
 			PerSecond: cfg.Server.Limit(rd.RateLimit).PerSecond, Burst: cfg.Server.Limit(rd.RateLimit).Burst})
 	}
-	pipeline := &intake.Pipeline{Catalog: g.Catalog, Router: router, Store: g.Store, Obs: g.Metrics, Permissions: perms}
+	pipeline := &intake.Pipeline{Catalog: g.Catalog, Router: router, Store: g.Store, Obs: g.Metrics, Permissions: perms, Validators: g.validators}
 	// One bound for the bodies of both listeners: memory is the process's.
 	inFlight := inflight.New(cfg.Server.MaxInFlight, int64(cfg.Server.MaxInFlightBytes))
 	apiSrv := &api.Server{
@@ -405,6 +413,7 @@ func (g *Gateway) close() {
 	if g.Store != nil {
 		g.Store.Close()
 	}
+	g.validators.Close()
 	if g.Catalog != nil {
 		g.Catalog.Close()
 	}

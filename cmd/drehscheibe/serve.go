@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 
 	"go.uber.org/zap"
@@ -34,6 +35,9 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	}
 	defer func() { _ = log.Sync() }()
 	log = log.With(zap.String("version", version))
+	procs := serveProcs(os.Getenv("GOMAXPROCS"), defaultProcs)
+	runtime.GOMAXPROCS(procs)
+	log.Info("go runtime", zap.Int("gomaxprocs", procs), zap.Int("cpus", runtime.NumCPU()))
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -91,4 +95,22 @@ func newLogger(level string, w io.Writer) (*zap.Logger, error) {
 	enc.EncodeTime = zapcore.ISO8601TimeEncoder
 	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.AddSync(w), lvl)
 	return zap.New(core), nil
+}
+
+// defaultProcs is the runtime's GOMAXPROCS at start: the cores available to
+// the process (cgroup limits included) or the GOMAXPROCS variable.
+var defaultProcs = runtime.GOMAXPROCS(0)
+
+// serveProcs is the GOMAXPROCS of serve: what the environment variable
+// GOMAXPROCS says if it is set, else twice the runtime's default (one per
+// core available). The gateway spends much of its time in system calls
+// (JetStream's fsync, network) and in libxml2 (cgo); a goroutine that
+// such a call parks waits for a P until the runtime takes one back, and
+// with two spare Ps per core it rarely waits: measured on 2 cores, 7–20 %
+// more submissions per second (docs/decisions/0005-scheduling-for-the-stream-writer.md).
+func serveProcs(env string, def int) int {
+	if env != "" {
+		return def
+	}
+	return 2 * def
 }

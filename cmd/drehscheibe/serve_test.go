@@ -132,3 +132,11 @@ schemas:
 		t.Fatal("serve did not stop on SIGTERM")
 	}
 }
+
+// TestServeProcs checks serve's GOMAXPROCS: twice the default, unless the
+// operator set GOMAXPROCS (which the runtime has already applied).
+func TestServeProcs(t *testing.T) {
+	assert.Equal(t, 4, serveProcs("", 2))
+	assert.Equal(t, 2, serveProcs("2", 2))
+	assert.Equal(t, 16, serveProcs("", 8))
+}

@@ -207,6 +207,14 @@ type Schemas struct {
 	// Dirs are directories holding schema packages as unpacked from
 	// XRepository. At least one is required; each must exist.
 	Dirs []string `yaml:"dirs"`
+	// ValidationWorkers is how many messages are validated at once; 0
+	// means one per core (GOMAXPROCS). Further messages wait for a worker.
+	ValidationWorkers int `yaml:"validation_workers"`
+	// ValidationNice is how many nice steps below the rest of the process
+	// the validation threads run (0–19; Linux only), so that validation
+	// never keeps a core from JetStream's writer, which needs one after
+	// every fsync. 0 runs them at the process's priority.
+	ValidationNice int `yaml:"validation_nice"`
 }
 
 // Log configures logging.
@@ -408,6 +416,7 @@ func Default() *Config {
 			MaxInFlight:        128,
 			MaxInFlightBytes:   256 * MiB,
 		},
+		Schemas: Schemas{ValidationNice: 10},
 		Limits: Limits{
 			MaxXMLDepth:          256,
 			MaxXMLAttributes:     128,

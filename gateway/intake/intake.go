@@ -21,6 +21,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/drehscheibe/drehscheibe/gateway/identify"
+	"github.com/drehscheibe/drehscheibe/gateway/lowprio"
 	"github.com/drehscheibe/drehscheibe/gateway/problem"
 	"github.com/drehscheibe/drehscheibe/gateway/routing"
 	"github.com/drehscheibe/drehscheibe/gateway/store"
@@ -41,6 +42,9 @@ type Pipeline struct {
 	// Permissions maps a sender's name to what it may submit; a sender
 	// without an entry may submit everything.
 	Permissions map[string]Permissions
+	// Validators run the validations (on threads of lower priority, see
+	// package lowprio); nil validates on the caller's goroutine.
+	Validators *lowprio.Pool
 }
 
 // Attachment is one attachment as posted.
@@ -85,7 +89,8 @@ func (p *Pipeline) Check(req *Request) (*Checked, *problem.Problem) {
 		return p.checkEncrypted(req)
 	}
 	start := time.Now()
-	rep := p.Catalog.Validate(req.Message)
+	var rep *schemas.Report
+	p.Validators.Do(func() { rep = p.Catalog.Validate(req.Message) })
 	if p.Obs != nil {
 		p.Obs.Validated(string(rep.Outcome), time.Since(start))
 	}

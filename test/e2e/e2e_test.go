@@ -206,6 +206,8 @@ func TestRealMessagesEndToEnd(t *testing.T) {
 			assert.Equal(t, doc, e.delivered(dir, id), "delivered byte-identical")
 		})
 	}
+	// They were validated on the lower-priority workers (decision 0005).
+	assert.Regexp(t, `"msg":"validation workers started","workers":[1-9][0-9]*,"nice":10`, e.logs.String())
 }
 
 func TestRefusals(t *testing.T) {
