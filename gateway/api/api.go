@@ -4,6 +4,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	_ "embed"
 	"encoding/json"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -182,13 +184,39 @@ func (s *Server) baseURL(r *http.Request) string {
 	return base
 }
 
+// writeJSON answers code with v as indented JSON. It encodes into a pooled
+// buffer with a pooled encoder (the same bytes as a json.Encoder on w, in
+// one Write) so that an answer costs no encoder, indent buffer or growing
+// output buffer of its own.
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
+	e := jsonEncoders.Get().(*jsonEncoder)
+	if e.enc.Encode(v) == nil {
+		_, _ = w.Write(e.buf.Bytes())
+	}
+	e.buf.Reset()
+	if e.buf.Cap() <= maxPooledJSON {
+		jsonEncoders.Put(e)
+	}
 }
+
+// jsonEncoder is an indenting JSON encoder with its output buffer.
+type jsonEncoder struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+// maxPooledJSON bounds the buffers kept for reuse: a large answer (a long
+// list) does not keep its memory.
+const maxPooledJSON = 64 << 10
+
+var jsonEncoders = sync.Pool{New: func() any {
+	e := &jsonEncoder{}
+	e.enc = json.NewEncoder(&e.buf)
+	e.enc.SetIndent("", "  ")
+	return e
+}}
 
 // submissionView is the JSON of a submission in 202 and status answers.
 type submissionView struct {
