@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
@@ -338,18 +339,21 @@ func tooLarge(limit int64) *problem.Problem {
 // fingerprint identifies a request by its content, independent of multipart boundaries.
 func fingerprint(msg, meta []byte, atts []intake.Attachment) string {
 	h := sha256.New()
-	part := func(b []byte) {
-		fmt.Fprintf(h, "%d:", len(b))
+	var num [20]byte
+	part := func(n int, b []byte, s string) {
+		h.Write(append(strconv.AppendInt(num[:0], int64(n), 10), ':'))
 		h.Write(b)
+		_, _ = io.WriteString(h, s)
 	}
-	part(msg)
-	part(meta)
+	part(len(msg), msg, "")
+	part(len(meta), meta, "")
 	for _, a := range atts {
-		part([]byte(a.Name))
-		part([]byte(a.ContentType))
-		part(a.Data)
+		part(len(a.Name), nil, a.Name)
+		part(len(a.ContentType), nil, a.ContentType)
+		part(len(a.Data), a.Data, "")
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(h.Sum(sum[:0]))
 }
 
 // sanitizeName keeps the last path element of a client-given file name and drops control characters.
