@@ -1,6 +1,8 @@
 package api
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"net/http"
 	"strconv"
 	"strings"
@@ -42,19 +44,24 @@ type Principal struct {
 // Principals finds the principal of a request by API key or by client
 // certificate.
 type Principals struct {
-	keys  map[string]*Principal
+	// keys indexes by the SHA-256 of the API key: a request's key is
+	// hashed and looked up, never compared with a configured key itself.
+	keys  map[[sha256.Size]byte]*Principal
 	certs map[string]*Principal // "cn:" + subject CN or "san:" + SAN
 }
 
 // NewPrincipals indexes ps. The configuration guarantees that every key and
 // every certificate name belongs to one principal.
 func NewPrincipals(ps []Principal) *Principals {
-	idx := &Principals{keys: map[string]*Principal{}, certs: map[string]*Principal{}}
+	idx := &Principals{keys: map[[sha256.Size]byte]*Principal{}, certs: map[string]*Principal{}}
 	for i := range ps {
 		p := &ps[i]
 		p.limiter = ratelimit.New(p.PerSecond, p.Burst)
-		if p.KeySHA256 != "" {
-			idx.keys[p.KeySHA256] = p
+		// The configuration accepts only 64 hex digits; anything else
+		// matches no key.
+		var sum [sha256.Size]byte
+		if len(p.KeySHA256) == hex.EncodedLen(len(sum)) && hexDecodes(sum[:], p.KeySHA256) {
+			idx.keys[sum] = p
 		}
 		if p.CertSubjectCN != "" {
 			idx.certs["cn:"+p.CertSubjectCN] = p
@@ -91,11 +98,17 @@ func (ps *Principals) byCert(r *http.Request) *Principal {
 	return nil
 }
 
+// hexDecodes decodes the hex digits s into dst, reporting whether they are.
+func hexDecodes(dst []byte, s string) bool {
+	_, err := hex.Decode(dst, []byte(s))
+	return err == nil
+}
+
 func (ps *Principals) byKey(key string) *Principal {
 	if ps == nil {
 		return nil
 	}
-	return ps.keys[HashKey(key)]
+	return ps.keys[sha256.Sum256([]byte(key))]
 }
 
 // onlyFor says why a principal of another role is refused (403), by the

@@ -105,6 +105,8 @@ func saneRequestID(id string) bool {
 
 func newRequestID() string {
 	var b [12]byte
+	var h [24]byte
 	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	hex.Encode(h[:], b[:])
+	return string(h[:])
 }
