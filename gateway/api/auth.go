@@ -150,7 +150,7 @@ func (s *Server) reader(w http.ResponseWriter, r *http.Request) *Principal {
 // requires are 401; a principal of another role than want is 403 with why.
 // On failure it returns nil and the problem type it answered with.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, want Role) (*Principal, problem.Type) {
-	key := r.Header.Get("X-API-Key")
+	key := r.Header.Get("X-Api-Key") // X-API-Key in its canonical form
 	if a := r.Header.Get("Authorization"); key == "" && len(a) > 7 && strings.EqualFold(a[:7], "Bearer ") {
 		key = strings.TrimSpace(a[7:])
 	}

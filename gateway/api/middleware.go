@@ -55,11 +55,13 @@ func (r *recorder) Write(b []byte) (int, error) {
 func (s *Server) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		id := r.Header.Get("X-Request-ID")
+		// Header names in their canonical form (X-Request-Id): the same
+		// header, without a new string for the name on every request.
+		id := r.Header.Get("X-Request-Id")
 		if !saneRequestID(id) {
 			id = newRequestID()
 		}
-		w.Header().Set("X-Request-ID", id)
+		w.Header().Set("X-Request-Id", id)
 		r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
 		rec := &recorder{ResponseWriter: w}
 		defer func() {
@@ -73,7 +75,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			if route == "" {
 				route = "other"
 			}
-			s.Metrics.HTTPRequests.WithLabelValues(route, strconv.Itoa(rec.code)).Inc()
+			s.Metrics.HTTPRequests.WithLabelValues(route, codeLabel(rec.code)).Inc()
 			if refusedForNow[rec.problem] {
 				s.Metrics.HTTPRefused.WithLabelValues(route, rec.problem).Inc()
 			}
@@ -89,6 +91,22 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 // Retry-After, on any route (drehscheibe_http_refused_total).
 var refusedForNow = map[string]bool{
 	problem.RateLimited.Slug: true, problem.Busy.Slug: true, problem.Unavailable.Slug: true,
+}
+
+// codeLabels are the status codes 0–599 as metric labels, made once.
+var codeLabels = func() (l [600]string) {
+	for i := range l {
+		l[i] = strconv.Itoa(i)
+	}
+	return l
+}()
+
+// codeLabel is strconv.Itoa(code) without a new string for every request.
+func codeLabel(code int) string {
+	if code >= 0 && code < len(codeLabels) {
+		return codeLabels[code]
+	}
+	return strconv.Itoa(code)
 }
 
 func saneRequestID(id string) bool {
