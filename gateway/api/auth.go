@@ -98,7 +98,8 @@ func (ps *Principals) byCert(r *http.Request) *Principal {
 	return nil
 }
 
-// hexDecodes decodes the hex digits s into dst, reporting whether they are.
+// hexDecodes decodes the hex digits s into dst and reports whether s is
+// valid hex.
 func hexDecodes(dst []byte, s string) bool {
 	_, err := hex.Decode(dst, []byte(s))
 	return err == nil
