@@ -80,10 +80,22 @@ bench-profile: deps
 fuzz-short: deps
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME_SHORT)
 
+# Go 1.26's fuzz coordinator can fail a target with a bare "context deadline
+# exceeded" when -fuzztime ends while a worker is mid-input (golang/go#75804,
+# fixed in Go 1.27). That is not a finding: a real one always writes
+# "Failing input written to testdata/fuzz/...". Such a run is reported and
+# passes; every other failure fails.
 fuzz: deps
 	@for t in $(FUZZ_TARGETS); do \
 	  pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz $$fn ($$pkg) for $(FUZZTIME)"; \
-	  $(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  log=$$(mktemp); \
+	  $(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg 2>&1 | tee $$log; rc=$${PIPESTATUS[0]}; \
+	  if [ $$rc -ne 0 ]; then \
+	    if grep -q 'context deadline exceeded' $$log && ! grep -q 'Failing input written' $$log; then \
+	      echo "fuzz $$fn: ended by the fuzz coordinator's deadline race (golang/go#75804), no failing input: not a finding"; \
+	    else rm -f $$log; exit 1; fi; \
+	  fi; \
+	  rm -f $$log; \
 	done
 
 # hostile prints the table of the crafted requests: answer, CPU, wall time, memory.
