@@ -98,6 +98,9 @@ schemas:
 		}
 		return m != nil
 	}, 60*time.Second, 20*time.Millisecond, "serve did not get ready: %s", stderr)
+	// serve runs two scheduler slots and one validation worker per core.
+	assert.Regexp(t, fmt.Sprintf(`"msg":"go runtime".*"gomaxprocs":%d,`, serveProcs(os.Getenv("GOMAXPROCS"), defaultProcs)), stderr.String())
+	assert.Regexp(t, fmt.Sprintf(`"msg":"validation workers started".*"workers":%d,"nice":10`, defaultProcs), stderr.String())
 	stopped := false
 	defer func() {
 		if !stopped {

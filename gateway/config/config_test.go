@@ -341,7 +341,7 @@ func TestValidationErrorsNameKeys(t *testing.T) {
 		{"xta rate limit", base + "xta: {enabled: true, allow_plain_http: true, rate_limit: {per_second: -2}}\n", `xta.rate_limit.per_second: must not be negative`},
 		{"xta party rate limit", base + "xta:\n  enabled: true\n  allow_plain_http: true\n  parties:\n    - {identifier: 'ags:1', client: a, rate_limit: {per_second: 5}}\n", `xta.parties[0].rate_limit.burst: must be at least 1 with a per_second limit, got 0`},
 		{"xta shared client rate limits", base + "xta:\n  enabled: true\n  allow_plain_http: true\n  parties:\n    - {identifier: 'ags:1', client: a}\n    - {identifier: 'ags:2', client: a, rate_limit: {per_second: 5, burst: 5}}\n", `xta.parties[1].rate_limit: client "a" shares one bucket with xta.parties[0], whose rate limit differs`},
-		{"validation workers", "schemas: {dirs: [" + dir + "], validation_workers: -1}\n", `schemas.validation_workers: -1: want 0 (one per Go scheduler slot, GOMAXPROCS) or a positive number`},
+		{"validation workers", "schemas: {dirs: [" + dir + "], validation_workers: -1}\n", `schemas.validation_workers: -1: want 0 (one per core) or a positive number`},
 		{"validation nice", "schemas: {dirs: [" + dir + "], validation_nice: 20}\n", `schemas.validation_nice: 20: want 0 (the process's priority) to 19 (the lowest)`},
 		{"in flight zero", base + "server: {max_in_flight: 0}\n", `server.max_in_flight: must be at least 1, got 0`},
 		{"in flight bytes below body", base + "server: {max_in_flight_bytes: 8MiB}\n", `server.max_in_flight_bytes: 8MiB is less than server.max_body_bytes (16MiB)`},

@@ -378,7 +378,7 @@ var envVarName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 func (c *Config) validateSchemas(p *problems) {
 	if c.Schemas.ValidationWorkers < 0 {
-		p.add("schemas.validation_workers", "%d: want 0 (one per Go scheduler slot, GOMAXPROCS) or a positive number", c.Schemas.ValidationWorkers)
+		p.add("schemas.validation_workers", "%d: want 0 (one per core) or a positive number", c.Schemas.ValidationWorkers)
 	}
 	if n := c.Schemas.ValidationNice; n < 0 || n > 19 {
 		p.add("schemas.validation_nice", "%d: want 0 (the process's priority) to 19 (the lowest)", n)
