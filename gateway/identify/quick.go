@@ -348,6 +348,21 @@ func (s *scanner) header(f *Facts, rootName []byte) bool {
 		vbuf  [256]byte
 	)
 	path, names, ends, buf = pbuf[:0], nbuf[:0], ebuf[:0], vbuf[:0]
+	// endElement closes the innermost open element, keeping the text of a
+	// header field; it reports whether that was the header itself.
+	endElement := func() bool {
+		if cur >= 0 && vals[cur] == "" {
+			vals[cur] = collapse(string(buf))
+		}
+		cur = -1
+		names = names[:len(names)-1]
+		if len(names) == 0 {
+			return true
+		}
+		path = path[:ends[len(ends)-1]]
+		ends = ends[:len(ends)-1]
+		return false
+	}
 	tokens := 0
 	for {
 		if tokens++; tokens > maxHeaderTokens {
@@ -411,17 +426,10 @@ func (s *scanner) header(f *Facts, rootName []byte) bool {
 			if !bytes.Equal(n, names[len(names)-1]) {
 				return false
 			}
-			if cur >= 0 && vals[cur] == "" {
-				vals[cur] = collapse(string(buf))
-			}
-			cur = -1
-			names = names[:len(names)-1]
-			if len(names) == 0 {
+			if endElement() {
 				form.apply(f, &vals)
 				return true
 			}
-			path = path[:ends[len(ends)-1]]
-			ends = ends[:len(ends)-1]
 		default:
 			t, ok := s.startTag(nil, false)
 			if !ok {
@@ -449,17 +457,10 @@ func (s *scanner) header(f *Facts, rootName []byte) bool {
 				if tokens++; tokens > maxHeaderTokens {
 					return false
 				}
-				if cur >= 0 && vals[cur] == "" {
-					vals[cur] = collapse(string(buf))
-				}
-				cur = -1
-				names = names[:len(names)-1]
-				if len(names) == 0 {
+				if endElement() {
 					form.apply(f, &vals)
 					return true
 				}
-				path = path[:ends[len(ends)-1]]
-				ends = ends[:len(ends)-1]
 			}
 		}
 	}
