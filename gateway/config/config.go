@@ -208,9 +208,8 @@ type Schemas struct {
 	// XRepository. At least one is required; each must exist.
 	Dirs []string `yaml:"dirs"`
 	// ValidationWorkers is how many messages are validated at once; 0
-	// means one per core (drehscheibe serve) or per Go scheduler slot
-	// (GOMAXPROCS, when the gateway is embedded). Further messages wait
-	// for a worker.
+	// means one per core (one per GOMAXPROCS slot when the GOMAXPROCS
+	// variable is set). Further messages wait for a worker.
 	ValidationWorkers int `yaml:"validation_workers"`
 	// ValidationNice is how many nice steps below the rest of the process
 	// the validation threads run (0–19; Linux only), so that validation

@@ -21,6 +21,11 @@ import (
 	"sync"
 )
 
+// cores is the runtime's GOMAXPROCS at start: the cores available to the
+// process (cgroup limits included), or the GOMAXPROCS variable. It is read
+// before anything (drehscheibe serve) raises GOMAXPROCS.
+var cores = runtime.GOMAXPROCS(0)
+
 // Pool runs functions on its workers.
 type Pool struct {
 	jobs chan func()
@@ -35,13 +40,13 @@ type Pool struct {
 	Nice int
 }
 
-// New starts n workers (n < 1: one per GOMAXPROCS) whose threads run nice
+// New starts n workers (n < 1: one per core) whose threads run nice
 // steps below the process (nice ≤ 0: at its priority). It returns the pool
 // and, if the priority could not be lowered, the reason; the pool works
 // all the same.
 func New(n, nice int) (*Pool, error) {
 	if n < 1 {
-		n = runtime.GOMAXPROCS(0)
+		n = cores
 	}
 	p := &Pool{jobs: make(chan func()), Workers: n}
 	errs := make(chan error, n)

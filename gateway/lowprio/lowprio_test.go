@@ -63,6 +63,11 @@ func TestCloseAndNil(t *testing.T) {
 	nilPool.Do(func() { n.Add(1) })
 	nilPool.Close()
 
+	def, err := New(0, 0)
+	require.NoError(t, err)
+	assert.Equal(t, runtime.GOMAXPROCS(0), def.Workers, "0 workers: one per core")
+	def.Close()
+
 	p, err := New(1, 0)
 	require.NoError(t, err)
 	assert.Equal(t, 0, p.Nice, "nice 0 leaves the priority alone")
