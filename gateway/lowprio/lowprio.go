@@ -4,10 +4,11 @@
 // Why: with fsync before every acknowledgement, JetStream's stream writer
 // stores one message after the other, and after each fsync it needs a core
 // at once. On a small machine validation keeps the cores busy, and the
-// writer then waits for one: measured on 2 cores, one goroutine validating
-// without pause cut the durable publish rate from 4,150/s to 2,400–2,900/s;
-// on a thread with nice +10 the publish rate stayed at 3,850/s while the
-// validation still ran at 4,200–4,800/s (docs/decisions/0005-scheduling-for-the-stream-writer.md).
+// writer then waits for one: measured on 2 cores, one worker validating
+// without pause cut the durable publish rate from 4,263/s to 3,080/s; at
+// nice +10 the publish rate stayed at 3,635/s while the validation ran at
+// 3,671/s (test/bench BenchmarkPublishBesideValidation,
+// docs/decisions/0005-scheduling-for-the-stream-writer.md).
 // The kernel gives the lower-priority threads every cycle nobody else
 // wants, so validation loses nothing on an idle machine.
 //
