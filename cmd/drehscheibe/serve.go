@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
+	"runtime/trace"
 	"syscall"
 
 	"go.uber.org/zap"
@@ -18,10 +20,30 @@ import (
 )
 
 func runServe(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("serve", "[--config FILE]", stderr)
+	fs := newFlags("serve", "[--config FILE] [--cpuprofile FILE] [--trace FILE]", stderr)
 	cfgPath := fs.String("config", "", "configuration file (default $DREHSCHEIBE_CONFIG or ./"+defaultConfig+")")
+	cpuProfile := fs.String("cpuprofile", "", "diagnosis: write a CPU profile of the process (go tool pprof) to FILE, complete when serve stops")
+	traceFile := fs.String("trace", "", "diagnosis: write an execution trace of the process (go tool trace) to FILE, complete when serve stops; about 1 MB per second under load")
 	if code, ok := parse(fs, args); !ok {
 		return code
+	}
+	for _, d := range []struct {
+		flag, path string
+		start      func(io.Writer) error
+		stop       func()
+	}{
+		{"--cpuprofile", *cpuProfile, pprof.StartCPUProfile, pprof.StopCPUProfile},
+		{"--trace", *traceFile, trace.Start, trace.Stop},
+	} {
+		if d.path == "" {
+			continue
+		}
+		stop, err := startDiagnosis(d.path, d.start, d.stop)
+		if err != nil {
+			fmt.Fprintf(stderr, "drehscheibe: %s: %v\n", d.flag, err)
+			return exitUsage
+		}
+		defer stop()
 	}
 	cfg, err := config.Load(configPath(*cfgPath))
 	if err != nil {
@@ -82,6 +104,25 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	}
 	log.Info("stopped")
 	return exitOK
+}
+
+// startDiagnosis creates path and starts the runtime's CPU profiler or
+// tracer on it; the function it returns stops it and closes the file. Both
+// are for finding where the time goes in a benchmark or a test system
+// (docs/benchmarks.md), not for production: the tracer costs CPU.
+func startDiagnosis(path string, start func(io.Writer) error, stop func()) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := start(f); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return func() {
+		stop()
+		_ = f.Close()
+	}, nil
 }
 
 // newLogger makes the JSON logger on w (stderr).

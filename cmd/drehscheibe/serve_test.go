@@ -143,3 +143,53 @@ func TestServeProcs(t *testing.T) {
 	assert.Equal(t, 2, serveProcs("2", 2))
 	assert.Equal(t, 16, serveProcs("", 8))
 }
+
+// TestServeWritesDiagnosis runs serve with --cpuprofile and --trace: both
+// files are complete when serve stops on SIGTERM, and a path that cannot be
+// created is refused before the gateway starts.
+func TestServeWritesDiagnosis(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the whole gateway")
+	}
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "drehscheibe.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`
+server:
+  listen: 127.0.0.1:0
+nats:
+  data_dir: %q
+schemas:
+  dirs: [%q]
+`, filepath.Join(dir, "nats"), filepath.Join(root(t), "schemas", "demo"))), 0o600))
+
+	stderr := &lockedBuffer{}
+	code := run([]string{"serve", "--config", cfg, "--trace", filepath.Join(dir, "missing", "trace.out")}, io.Discard, stderr)
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, stderr.String(), "drehscheibe: --trace: open "+filepath.Join(dir, "missing", "trace.out"))
+	assert.NotContains(t, stderr.String(), "drehscheibe ready")
+
+	profile, traceOut := filepath.Join(dir, "cpu.pprof"), filepath.Join(dir, "trace.out")
+	stderr = &lockedBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- run([]string{"serve", "--config", cfg, "--cpuprofile", profile, "--trace", traceOut}, io.Discard, stderr)
+	}()
+	require.Eventually(t, func() bool {
+		return regexp.MustCompile(`"msg":"drehscheibe ready"`).MatchString(stderr.String())
+	}, 60*time.Second, 20*time.Millisecond, "serve did not get ready: %s", stderr)
+	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGTERM))
+	select {
+	case code := <-done:
+		require.Equal(t, exitOK, code, stderr.String())
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop on SIGTERM")
+	}
+	p, err := os.ReadFile(profile)
+	require.NoError(t, err)
+	require.Greater(t, len(p), 100, "the profile was written")
+	assert.Equal(t, []byte{0x1f, 0x8b}, p[:2], "a pprof profile is gzip-compressed protobuf")
+	tr, err := os.ReadFile(traceOut)
+	require.NoError(t, err)
+	assert.Regexp(t, `^go 1\.\d+ trace`, string(tr[:16]), "an execution trace starts with its header")
+	assert.Greater(t, len(tr), 1000, "the trace holds the start of the gateway")
+}
