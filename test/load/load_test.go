@@ -1,8 +1,11 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -97,5 +100,76 @@ func TestParseGoBench(t *testing.T) {
 	}
 	if b := got[1]; b.Name != "BenchmarkRoute-2" || b.NsPerOp != 3045 {
 		t.Errorf("%+v", b)
+	}
+}
+
+// TestRatioLeavesOutBusyPublish: the publish rate with no core idle is a
+// finding about the machine, never the limit the gateway is divided by,
+// even where it is the highest publish rate of a run.
+func TestRatioLeavesOutBusyPublish(t *testing.T) {
+	var busy string
+	for _, m := range publishModes {
+		if m.busy {
+			busy = m.name
+		}
+	}
+	if busy == "" {
+		t.Fatal("no publish mode with no core idle")
+	}
+	r := &result{Documents: []docResult{{
+		MaxAcceptedPerS: 2000,
+		Validate:        []rawRate{{Mode: validateModes[0].name, PerS: 5000}},
+		Publish:         []rawRate{{Mode: publishModes[0].name, PerS: 3000}, {Mode: busy, PerS: 9000}},
+	}}}
+	r.computeRatios()
+	q := r.Documents[0].Ratio
+	if q == nil || q.Limit != "publish" || q.PublishPerS != 3000 || q.PublishMode != publishModes[0].name {
+		t.Fatalf("ratio %+v: want the limit publish at 3000/s (%s)", q, publishModes[0].name)
+	}
+	if q.Ratio < 0.666 || q.Ratio > 0.667 {
+		t.Errorf("ratio %.3f, want 2000/3000", q.Ratio)
+	}
+}
+
+// TestSpinIdle: while the spinners run, one thread per core has the policy
+// SCHED_IDLE; after stop those threads no longer run. (Their threads end
+// with them, except the process's main thread if a spinner ran on it: Go
+// parks that one for good.)
+func TestSpinIdle(t *testing.T) {
+	// idleCPU returns the threads at SCHED_IDLE and the CPU time they used.
+	idleCPU := func() (threads int, ns int64) {
+		tasks, _ := filepath.Glob("/proc/self/task/*")
+		for _, task := range tasks {
+			b, err := os.ReadFile(filepath.Join(task, "sched"))
+			if err != nil || !regexp.MustCompile(`(?m)^policy\s+:\s+5$`).Match(b) {
+				continue
+			}
+			threads++
+			if st, err := os.ReadFile(filepath.Join(task, "schedstat")); err == nil {
+				var run int64
+				fmt.Sscan(string(st), &run)
+				ns += run
+			}
+		}
+		return threads, ns
+	}
+	stop, err := spinIdle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, before := idleCPU()
+	time.Sleep(200 * time.Millisecond)
+	n, during := idleCPU()
+	stop()
+	if n < runtime.NumCPU() {
+		t.Errorf("%d threads at SCHED_IDLE while spinning, want one per core (%d)", n, runtime.NumCPU())
+	}
+	if during-before < int64(50*time.Millisecond) {
+		t.Errorf("the spinners used %v of CPU in 200 ms on an otherwise idle test", time.Duration(during-before))
+	}
+	_, after := idleCPU()
+	time.Sleep(200 * time.Millisecond)
+	if _, later := idleCPU(); later > after {
+		t.Errorf("threads at SCHED_IDLE still use CPU after stop: %v in 200 ms", time.Duration(later-after))
 	}
 }

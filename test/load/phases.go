@@ -185,6 +185,11 @@ func pairedRounds(o *options, g *gatewayProc, val *validator, pub *publisher, do
 			}
 			res.publish[i].Mode = mode.name
 			res.publish[i].add(n, m.stop(0))
+			if mode.busy {
+				// The spinners' CPU is this process's too; per message it
+				// would say nothing.
+				res.publish[i].CPUPerOpMs = 0
+			}
 		}
 		for i := range levels {
 			l := &levels[i]
