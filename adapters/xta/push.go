@@ -46,7 +46,11 @@ func init() { delivery.Register(PushType, pushFactory) }
 // follows from the submission, with "create" the id the remote server
 // created is remembered (in this process only). The remote server's 9024
 // (id taken) then means it has the message already, and the attempt goes on
-// with the transport report.
+// with the transport report. A message the remote server accepted is not
+// sent again by this process: the retry asks for its transport report
+// only, and sends it again only if the remote server no longer knows the
+// id (9070). That keeps a retry to one small request instead of the whole
+// message, which matters to a remote server that limits requests.
 type Push struct {
 	name      string
 	o         PushOptions
@@ -55,6 +59,7 @@ type Push struct {
 
 	mu      sync.Mutex
 	created map[string]string // submission id → id from createMessageId
+	sent    map[string]string // submission id → id the remote server has
 }
 
 func pushFactory(name string, decode func(v any) error) (delivery.Adapter, error) {
@@ -78,7 +83,7 @@ func NewPush(name string, o PushOptions) (*Push, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tc
 	return &Push{
-		name: name, o: o, transport: tr, created: map[string]string{},
+		name: name, o: o, transport: tr, created: map[string]string{}, sent: map[string]string{},
 		client: &Client{URL: o.URL, HTTP: &http.Client{Timeout: o.Timeout, Transport: tr}},
 	}, nil
 }
@@ -128,11 +133,29 @@ func (p *Push) Deliver(ctx context.Context, d *delivery.Delivery) error {
 		}
 		body = func(w *Writer) { WriteEncrypted(w, enc) }
 	}
+	if p.wasSent(d.SubmissionID, id) {
+		err := p.follow(ctx, d.SubmissionID, author, id, false)
+		if !IsFault(err, InvalidMessageIDCode.Code) {
+			return err
+		}
+		// The remote server lost it (restarted without its store, say).
+	}
 	err = p.client.SendMessage(ctx, meta, body)
 	if err != nil && !IsFault(err, MessageIDTaken.Code) {
 		return p.classify("sendMessage of "+id, err)
 	}
+	p.mu.Lock()
+	p.sent[d.SubmissionID] = id
+	p.mu.Unlock()
 	return p.follow(ctx, d.SubmissionID, author, id, err != nil)
+}
+
+// wasSent reports whether the remote server accepted submission sub under
+// id in an earlier attempt of this process.
+func (p *Push) wasSent(sub, id string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.sent[sub] == id
 }
 
 // follow asks for the transport report until the status is final or the
@@ -205,9 +228,13 @@ func (p *Push) messageID(ctx context.Context, d *delivery.Delivery, info *Info, 
 	return id, nil
 }
 
+// forget drops what the adapter remembers of sub once its delivery is
+// final. (A submission that runs out of attempts stays remembered: a few
+// bytes until the process ends.)
 func (p *Push) forget(sub string) {
 	p.mu.Lock()
 	delete(p.created, sub)
+	delete(p.sent, sub)
 	p.mu.Unlock()
 }
 

@@ -321,7 +321,30 @@ func TestPushOutcomes(t *testing.T) {
 		assert.Contains(t, err.Error(), "open (0)")
 		e.rc.status = 1
 		require.NoError(t, a.Deliver(t.Context(), d("s4")))
-		assert.Len(t, e.rc.got, 1, "the retry found the message there (9024) and followed its report")
+		assert.Len(t, e.rc.got, 1)
+		assert.Equal(t, 1, count(e.rc.requests, "sendMessage"), "the retry asked for the report only: %v", e.rc.requests)
+		assert.Equal(t, "getTransportReport", e.rc.requests[len(e.rc.requests)-1])
+	})
+	t.Run("another process retries: the remote has the id (9024), the report follows", func(t *testing.T) {
+		e := newPushEnv(t)
+		e.rc.status = 0
+		require.Error(t, e.adapter(t, "report_timeout: 50ms").Deliver(t.Context(), d("s4a")))
+		e.rc.status = 1
+		require.NoError(t, e.adapter(t, "").Deliver(t.Context(), d("s4a")), "a fresh adapter (a restart) sends again")
+		assert.Len(t, e.rc.got, 1, "the remote keeps one copy")
+		assert.Equal(t, 2, count(e.rc.requests, "sendMessage"))
+	})
+	t.Run("the remote lost the message it accepted (9070): the retry sends it again", func(t *testing.T) {
+		e := newPushEnv(t)
+		e.rc.status = 0
+		a := e.adapter(t, "report_timeout: 50ms")
+		require.Error(t, a.Deliver(t.Context(), d("s4b")))
+		e.rc.mu.Lock()
+		e.rc.got, e.rc.status = map[string]*sent{}, 1
+		e.rc.mu.Unlock()
+		require.NoError(t, a.Deliver(t.Context(), d("s4b")))
+		assert.Len(t, e.rc.got, 1, "it arrived again")
+		assert.Equal(t, 2, count(e.rc.requests, "sendMessage"))
 	})
 	t.Run("accept_open", func(t *testing.T) {
 		e := newPushEnv(t)
@@ -385,4 +408,15 @@ func TestPushOptions(t *testing.T) {
 	}
 	_, err := f("t", adaptertest.DecodeYAML("url: http://localhost:8443/xta"))
 	assert.NoError(t, err)
+}
+
+// count is how often op occurs in ops.
+func count(ops []string, op string) int {
+	n := 0
+	for _, o := range ops {
+		if o == op {
+			n++
+		}
+	}
+	return n
 }
