@@ -25,6 +25,7 @@ type Metrics struct {
 	HTTPRequests      *prometheus.CounterVec
 	HTTPSeconds       *prometheus.HistogramVec
 	XTAPulled         *prometheus.CounterVec
+	XTAPolls          *prometheus.CounterVec
 	XTARequests       *prometheus.CounterVec
 	HTTPRefused       *prometheus.CounterVec
 }
@@ -80,6 +81,10 @@ func New() *Metrics {
 			Name: "drehscheibe_xta_pulled_total",
 			Help: "Messages the pull intake fetched from remote XTA boxes, by source and outcome (stored, duplicate, refused, failed).",
 		}, []string{"source", "outcome"}),
+		XTAPolls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "drehscheibe_xta_pull_polls_total",
+			Help: "Polls of remote XTA boxes by the pull intake, by source and result (ok, deferred: the remote asked to wait with Retry-After, failed).",
+		}, []string{"source", "result"}),
 		XTARequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "drehscheibe_xta_requests_total",
 			Help: "Requests the XTA server answered, by operation and outcome (ok, rate-limited, busy, or the XTA fault code).",
@@ -91,7 +96,7 @@ func New() *Metrics {
 	}
 	m.Registry.MustRegister(m.Submissions, m.ValidationSeconds, m.DeliveryAttempts, m.DeliverySeconds,
 		m.QueueDepth, m.DeadLettersTotal, m.DeadLetters, m.PayloadsPurged, m.HTTPRequests, m.HTTPSeconds, m.XTAPulled,
-		m.XTARequests, m.HTTPRefused,
+		m.XTAPolls, m.XTARequests, m.HTTPRefused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -118,6 +123,11 @@ func (m *Metrics) Purged() { m.PayloadsPurged.Inc() }
 // Pulled implements xtapull.Observer.
 func (m *Metrics) Pulled(source, outcome string) {
 	m.XTAPulled.WithLabelValues(source, outcome).Inc()
+}
+
+// Polled implements xtapull.Observer.
+func (m *Metrics) Polled(source, result string) {
+	m.XTAPolls.WithLabelValues(source, result).Inc()
 }
 
 // XTARequest implements xtaserver.Observer.

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -44,11 +45,42 @@ func metric(t *testing.T, g *gateway.Gateway, series string) float64 {
 // Retry-After) ends the poll and asks for the wait.
 func TestPullReturnsTheRemotesRetryAfter(t *testing.T) {
 	b := startRemoteWith(t, "  rate_limit: {per_second: 1, burst: 1}")
-	p, _, _ := pullEnv(t, b, `  - {name: pulled, match: {sender: xta-pull-b}, target: fv}`)
+	p, _, a := pullEnv(t, b, `  - {name: pulled, match: {sender: xta-pull-b}, target: fv}`)
 	b.box(t) // the test's client is gateway-a too: this empties the bucket
 	assert.Equal(t, time.Second, xtapull.PollOnce(t.Context(), p))
 	assert.Equal(t, 1.0, metric(t, b.g, `drehscheibe_xta_requests_total{operation="getStatusList",outcome="rate-limited"}`))
 	assert.Equal(t, 1.0, metric(t, b.g, `drehscheibe_xta_requests_total{operation="getStatusList",outcome="ok"}`))
+	// The pulling side counts the refused poll.
+	assert.Equal(t, 1.0, metric(t, a, `drehscheibe_xta_pull_polls_total{result="deferred",source="b"}`))
+	assert.Equal(t, 0.0, metric(t, a, `drehscheibe_xta_pull_polls_total{result="ok",source="b"}`))
+	time.Sleep(time.Second) // the remote's bucket refills
+	assert.Zero(t, xtapull.PollOnce(t.Context(), p))
+	assert.Equal(t, 1.0, metric(t, a, `drehscheibe_xta_pull_polls_total{result="ok",source="b"}`))
+}
+
+// A poll the remote box answers with an error and no Retry-After is
+// counted as failed; the source polls again at its interval.
+func TestPullCountsFailedPolls(t *testing.T) {
+	var calls atomic.Int32
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		http.Error(w, "gateway of the remote is down", http.StatusBadGateway)
+	}))
+	t.Cleanup(proxy.Close)
+	g, _ := startGateway(t, fmt.Sprintf(`
+targets:
+  - {name: fv, type: filedrop, options: {dir: %q}}
+routes:
+  - {name: pulled, match: {sender: xta-pull-b}, target: fv}
+xta:
+  pull:
+    - {name: b, url: %s/xta, reader: "ags:07777000", interval: 1s}
+`, filepath.Join(t.TempDir(), "outbox"), proxy.URL))
+	require.Eventually(t, func() bool {
+		return metric(t, g, `drehscheibe_xta_pull_polls_total{result="failed",source="b"}`) >= 2
+	}, 10*time.Second, 50*time.Millisecond, "two failed polls counted")
+	assert.GreaterOrEqual(t, calls.Load(), int32(2))
+	assert.Equal(t, 0.0, metric(t, g, `drehscheibe_xta_pull_polls_total{result="deferred",source="b"}`))
 }
 
 // The pull intake's next poll waits for the Retry-After of a refused one,

@@ -43,9 +43,13 @@ const maxPerPoll = 100
 
 // Observer counts what the pull intake did with each fetched message:
 // stored, duplicate (stored before, now closed), refused (left in the
-// remote box) or failed (fetch, store or close failed; tried again).
+// remote box) or failed (fetch, store or close failed; tried again); and
+// how each poll of a remote box went: ok (listed), deferred (the remote
+// asked to wait with Retry-After; the next poll waits for it) or failed
+// (the list could not be read; tried again at the next poll).
 type Observer interface {
 	Pulled(source, outcome string)
+	Polled(source, result string)
 }
 
 // Puller polls the configured sources, each in a goroutine of its own.
@@ -157,13 +161,16 @@ func (s *source) poll(ctx context.Context) time.Duration {
 	list, err := s.client.StatusList(ctx, s.reader, maxPerPoll)
 	if err != nil {
 		if wait := s.askedToWait(err); wait > 0 {
+			s.polled("deferred")
 			return wait
 		}
 		if ctx.Err() == nil {
+			s.polled("failed")
 			s.log.Warn("getStatusList failed; trying again at the next poll", zap.Error(err))
 		}
 		return 0
 	}
+	s.polled("ok")
 	now := time.Now()
 	for id, until := range s.refused {
 		if now.After(until) {
@@ -265,6 +272,12 @@ func (s *source) take(ctx context.Context, id string) error {
 func (s *source) count(outcome string) {
 	if s.obs != nil {
 		s.obs.Pulled(s.cfg.Name, outcome)
+	}
+}
+
+func (s *source) polled(result string) {
+	if s.obs != nil {
+		s.obs.Polled(s.cfg.Name, result)
 	}
 }
 
