@@ -2,11 +2,16 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -171,5 +176,53 @@ func TestSpinIdle(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	if _, later := idleCPU(); later > after {
 		t.Errorf("threads at SCHED_IDLE still use CPU after stop: %v in 200 ms", time.Duration(later-after))
+	}
+}
+
+// TestClient posts over the lean client to a net/http server: the request
+// arrives whole with the sender's key, answers other than 202 come back
+// with their body, keep-alive connections are reused, and a server that
+// closes the connection costs nothing but a new one.
+func TestClient(t *testing.T) {
+	var conns atomic.Int32
+	var calls atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := calls.Add(1)
+		b, _ := io.ReadAll(r.Body)
+		switch {
+		case r.Method != http.MethodPost || r.URL.Path != "/v1/submissions" || r.Header.Get("Authorization") != "Bearer k1" ||
+			r.Header.Get("Content-Type") != "application/xml" || string(b) != "<doc/>":
+			http.Error(w, fmt.Sprintf("unexpected %s %s %q %q", r.Method, r.URL, r.Header, b), http.StatusTeapot)
+		case n == 3:
+			http.Error(w, `{"type":"invalid"}`, http.StatusUnprocessableEntity)
+		case n == 4:
+			w.Header().Set("Connection", "close")
+			w.WriteHeader(http.StatusAccepted)
+		default:
+			w.WriteHeader(http.StatusAccepted)
+			_, _ = w.Write([]byte(`{"id":"x"}`))
+		}
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	c := newClient(&gatewayProc{base: srv.URL, keys: map[string]string{"s": "k1"}}, "s", 1)
+	defer c.close()
+	want := []int{202, 202, 422, 202, 202}
+	for i, code := range want {
+		got, body, err := c.post([]byte("<doc/>"))
+		if err != nil || got != code {
+			t.Fatalf("request %d: %d %q %v, want %d", i+1, got, body, err, code)
+		}
+		if code == 422 && !strings.Contains(body, "invalid") {
+			t.Errorf("the body of a 422 is %q", body)
+		}
+	}
+	if n := conns.Load(); n != 2 {
+		t.Errorf("%d connections for 5 requests, want 2 (one reused, a new one after Connection: close)", n)
 	}
 }
