@@ -127,10 +127,17 @@ schemas:
 	assert.Equal(t, "cert-a", cn)
 
 	stopped = true
+	stopServe(t, done, stderr)
+}
+
+// stopServe sends the process SIGTERM and waits for the serve running in a
+// goroutine (its exit code on done) to stop with exitOK.
+func stopServe(t *testing.T, done <-chan int, stderr *lockedBuffer) {
+	t.Helper()
 	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGTERM))
 	select {
 	case code := <-done:
-		assert.Equal(t, exitOK, code, stderr.String())
+		require.Equal(t, exitOK, code, stderr.String())
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not stop on SIGTERM")
 	}
@@ -177,13 +184,7 @@ schemas:
 	require.Eventually(t, func() bool {
 		return regexp.MustCompile(`"msg":"drehscheibe ready"`).MatchString(stderr.String())
 	}, 60*time.Second, 20*time.Millisecond, "serve did not get ready: %s", stderr)
-	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGTERM))
-	select {
-	case code := <-done:
-		require.Equal(t, exitOK, code, stderr.String())
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not stop on SIGTERM")
-	}
+	stopServe(t, done, stderr)
 	p, err := os.ReadFile(profile)
 	require.NoError(t, err)
 	require.Greater(t, len(p), 100, "the profile was written")

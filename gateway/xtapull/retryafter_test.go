@@ -58,6 +58,20 @@ func TestPullReturnsTheRemotesRetryAfter(t *testing.T) {
 	assert.Equal(t, 1.0, metric(t, a, `drehscheibe_xta_pull_polls_total{result="ok",source="b"}`))
 }
 
+// pollingGateway is a gateway whose pull source b polls url every second.
+func pollingGateway(t *testing.T, url string) *gateway.Gateway {
+	g, _ := startGateway(t, fmt.Sprintf(`
+targets:
+  - {name: fv, type: filedrop, options: {dir: %q}}
+routes:
+  - {name: pulled, match: {sender: xta-pull-b}, target: fv}
+xta:
+  pull:
+    - {name: b, url: %s/xta, reader: "ags:07777000", interval: 1s}
+`, filepath.Join(t.TempDir(), "outbox"), url))
+	return g
+}
+
 // A poll the remote box answers with an error and no Retry-After is
 // counted as failed; the source polls again at its interval.
 func TestPullCountsFailedPolls(t *testing.T) {
@@ -67,15 +81,7 @@ func TestPullCountsFailedPolls(t *testing.T) {
 		http.Error(w, "gateway of the remote is down", http.StatusBadGateway)
 	}))
 	t.Cleanup(proxy.Close)
-	g, _ := startGateway(t, fmt.Sprintf(`
-targets:
-  - {name: fv, type: filedrop, options: {dir: %q}}
-routes:
-  - {name: pulled, match: {sender: xta-pull-b}, target: fv}
-xta:
-  pull:
-    - {name: b, url: %s/xta, reader: "ags:07777000", interval: 1s}
-`, filepath.Join(t.TempDir(), "outbox"), proxy.URL))
+	g := pollingGateway(t, proxy.URL)
 	require.Eventually(t, func() bool {
 		return metric(t, g, `drehscheibe_xta_pull_polls_total{result="failed",source="b"}`) >= 2
 	}, 10*time.Second, 50*time.Millisecond, "two failed polls counted")
@@ -100,15 +106,7 @@ func TestPullWaitsForTheRemotesRetryAfter(t *testing.T) {
 		http.Error(w, "too many requests", http.StatusTooManyRequests)
 	}))
 	t.Cleanup(proxy.Close)
-	startGateway(t, fmt.Sprintf(`
-targets:
-  - {name: fv, type: filedrop, options: {dir: %q}}
-routes:
-  - {name: pulled, match: {sender: xta-pull-b}, target: fv}
-xta:
-  pull:
-    - {name: b, url: %s/xta, reader: "ags:07777000", interval: 1s}
-`, filepath.Join(t.TempDir(), "outbox"), proxy.URL))
+	pollingGateway(t, proxy.URL)
 	var polls []time.Time
 	require.Eventually(t, func() bool {
 		mu.Lock()
