@@ -172,9 +172,11 @@ func TestSpinIdle(t *testing.T) {
 	if during-before < int64(50*time.Millisecond) {
 		t.Errorf("the spinners used %v of CPU in 200 ms on an otherwise idle test", time.Duration(during-before))
 	}
+	// A spinner's thread may still be on its way out when stop returns
+	// (microseconds of CPU); one that kept spinning would use the 200 ms.
 	_, after := idleCPU()
 	time.Sleep(200 * time.Millisecond)
-	if _, later := idleCPU(); later > after {
+	if _, later := idleCPU(); later-after > int64(20*time.Millisecond) {
 		t.Errorf("threads at SCHED_IDLE still use CPU after stop: %v in 200 ms", time.Duration(later-after))
 	}
 }
