@@ -96,8 +96,8 @@ routes:
 `
 
 // startGateway writes a configuration into a new directory below tmp, starts
-// bin and waits until /readyz answers 200.
-func startGateway(bin, tmp, root, xoev string) (*gatewayProc, error) {
+// bin (serve, with the flags in extra) and waits until /readyz answers 200.
+func startGateway(bin, tmp, root, xoev string, extra ...string) (*gatewayProc, error) {
 	dir, err := os.MkdirTemp(tmp, "gateway-")
 	if err != nil {
 		return nil, err
@@ -128,7 +128,7 @@ func startGateway(bin, tmp, root, xoev string) (*gatewayProc, error) {
 		return nil, err
 	}
 	defer logf.Close()
-	g.cmd = exec.Command(bin, "serve", "--config", cfgPath)
+	g.cmd = exec.Command(bin, append([]string{"serve", "--config", cfgPath}, extra...)...)
 	g.cmd.Dir = dir
 	g.cmd.Stdout, g.cmd.Stderr = logf, logf
 	g.cmd.Env = cleanEnv()

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -232,4 +233,49 @@ func TestClient(t *testing.T) {
 	if n := conns.Load(); n != 2 {
 		t.Errorf("%d connections for 5 requests, want 2 (one reused, a new one after Connection: close)", n)
 	}
+}
+
+// TestProfileTop reads a CPU profile this test writes while it validates
+// nothing but burns CPU in a function of its own: that function is among
+// the top lines, and a missing profile says so.
+func TestProfileTop(t *testing.T) {
+	root, err := testenv.FindRepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "cpu.pprof")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		t.Skipf("profiling: %v", err)
+	}
+	for end := time.Now().Add(300 * time.Millisecond); time.Now().Before(end); {
+		burnForProfile()
+	}
+	pprof.StopCPUProfile()
+	f.Close()
+	_, top := profileTop("go", root, path)
+	if !strings.Contains(strings.Join(top, "\n"), "burnForProfile") {
+		t.Errorf("burnForProfile is not among the top lines:\n%s", strings.Join(top, "\n"))
+	}
+	_, top = profileTop("go", root, filepath.Join(t.TempDir(), "missing.pprof"))
+	if len(top) != 1 || !strings.HasPrefix(top[0], "no profile: ") {
+		t.Errorf("a missing profile gives %q", top)
+	}
+	if got := slug("generated 20 KB (x.xml + 5)"); got != "generated-20-KB--x.xml---5-" {
+		t.Errorf("slug: %q", got)
+	}
+}
+
+var burnSink uint64
+
+//go:noinline
+func burnForProfile() {
+	x := burnSink
+	for i := range 100000 {
+		x = x*31 + uint64(i)
+	}
+	burnSink = x
 }

@@ -52,7 +52,7 @@ type options struct {
 	maxRequests, deliveryMax, rounds        int
 	benchtime, only                         string
 	skip                                    map[string]bool
-	keep                                    bool
+	keep, profile                           bool
 }
 
 func main() {
@@ -169,8 +169,15 @@ func loadPhases(o *options, r *result, docs []document) error {
 	}
 	for i, d := range docs {
 		progress("load: " + d.Name)
-		if err := loadDocument(o, &r.Documents[i], val, d); err != nil {
+		var profile string
+		if o.profile {
+			profile = filepath.Join(o.resultsDir, r.stamp()+"-"+slug(short(d.Name))+".cpu.pprof")
+		}
+		if err := loadDocument(o, &r.Documents[i], val, d, profile); err != nil {
 			return err
+		}
+		if profile != "" {
+			r.Documents[i].CPUProfile, r.Documents[i].CPUProfileTop = profileTop(o.goBin, o.root, profile)
 		}
 	}
 	g, err := startGateway(o.bin, o.tmp, o.root, o.xoev)
@@ -194,8 +201,12 @@ func loadPhases(o *options, r *result, docs []document) error {
 
 // loadDocument measures one document against a fresh gateway and a fresh
 // publisher: the paired rounds, then the fixed rate at half the maximum.
-func loadDocument(o *options, dr *docResult, val *validator, d document) error {
-	g, err := startGateway(o.bin, o.tmp, o.root, o.xoev)
+func loadDocument(o *options, dr *docResult, val *validator, d document, profile string) error {
+	var extra []string
+	if profile != "" {
+		extra = []string{"--cpuprofile", profile}
+	}
+	g, err := startGateway(o.bin, o.tmp, o.root, o.xoev, extra...)
 	if err != nil {
 		return err
 	}
@@ -243,6 +254,7 @@ func parseFlags() (*options, error) {
 	flag.StringVar(&skip, "skip", "", "phases to skip: schemas,startup,big,load,gobench")
 	flag.StringVar(&o.only, "docs", "", "measure only the documents whose name contains this")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (gateway logs, data)")
+	flag.BoolVar(&o.profile, "cpuprofile", true, "profile each document's gateway (serve --cpuprofile) into the results directory and report its top functions")
 	flag.Parse()
 
 	root, err := testenv.FindRepoRoot()

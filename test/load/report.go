@@ -89,6 +89,11 @@ type docResult struct {
 	FixedRatePublish *phase          `json:"fixed_rate_publish_alone,omitempty"`
 	Delivery         *deliveryResult `json:"delivery,omitempty"`
 	Ratio            *ratio          `json:"ratio,omitempty"`
+	// CPUProfile is the CPU profile of the document's gateway over its
+	// whole run (relative to the repository), CPUProfileTop the functions
+	// with the most CPU of their own in it (go tool pprof -top).
+	CPUProfile    string   `json:"cpu_profile,omitempty"`
+	CPUProfileTop []string `json:"cpu_profile_top,omitempty"`
 }
 
 // ratio is gateway throughput over the lower of the two raw limits.
@@ -307,6 +312,14 @@ func (r *result) print(w io.Writer) {
 	}
 	section(w, "CPU per document: the parts alone and the gateway at its highest throughput (ms)",
 		[]string{"document", "validate (1 goroutine)", "publish (16 publishers, client and server)", "parts", "gateway", "gateway − parts"}, rows)
+
+	for _, d := range r.Documents {
+		if q := d.Ratio; q != nil && len(d.CPUProfileTop) > 0 && (!q.RatioMet || !q.P99Met) {
+			fmt.Fprintf(w, "\n### Where the gateway's CPU went: %s (a target missed)\n\n", short(d.Name))
+			fmt.Fprintf(w, "The gateway's whole run for this document, `%s`; more with `go tool pprof -top -cum` on it.\n\n```\n%s\n```\n",
+				d.CPUProfile, strings.Join(d.CPUProfileTop, "\n"))
+		}
+	}
 
 	rows = nil
 	for _, d := range r.Documents {
