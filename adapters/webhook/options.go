@@ -6,12 +6,13 @@ import (
 	"encoding"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/drehscheibe/drehscheibe/gateway/loopback"
 )
 
 // Options configure a webhook target. They are decoded from the target's
@@ -157,20 +158,10 @@ func checkURL(raw string, allowHTTP bool) (*url.URL, error) {
 		return nil, fmt.Errorf("option url %s: must not contain credentials; the request is authenticated by its signature", redact(u))
 	case u.Fragment != "":
 		return nil, fmt.Errorf("option url %s: must not contain a fragment", redact(u))
-	case u.Scheme == "http" && !allowHTTP && !isLoopback(u.Hostname()):
+	case u.Scheme == "http" && !allowHTTP && !loopback.Host(u.Hostname()):
 		return nil, fmt.Errorf("option url %s: http to a host that is not loopback sends personal data unencrypted; use https, or set allow_insecure_http: true", redact(u))
 	}
 	return u, nil
-}
-
-// isLoopback reports whether host is "localhost" or a loopback IP literal.
-// Other names are not resolved: what a name resolves to can change.
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // redact returns u without credentials, query and fragment, fit for errors and logs.

@@ -5,12 +5,12 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"regexp"
-	"strings"
 	"time"
+
+	"github.com/drehscheibe/drehscheibe/gateway/loopback"
 )
 
 // PushOptions configure an xta-push target: the options of the target in
@@ -118,21 +118,13 @@ func CheckURL(raw string) (*url.URL, error) {
 	case u.User != nil:
 		return nil, errors.New("url: must not contain credentials; XTA authenticates by client certificate")
 	case u.Scheme == "https":
-	case u.Scheme == "http" && isLoopback(u.Hostname()):
+	case u.Scheme == "http" && loopback.Host(u.Hostname()):
 	case u.Scheme == "http":
 		return nil, fmt.Errorf("url: http to %s would send personal data unencrypted; use https", u.Hostname())
 	default:
 		return nil, fmt.Errorf("url: scheme %q: want https", u.Scheme)
 	}
 	return u, nil
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // Config loads the files into a TLS client configuration. With https the

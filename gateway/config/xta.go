@@ -2,13 +2,14 @@ package config
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/drehscheibe/drehscheibe/gateway/loopback"
 )
 
 // XTA configures the XTA 2 Version 3 server (docs/xta.md): its own
@@ -313,17 +314,9 @@ func checkXTAURL(raw string) string {
 	case u.User != nil:
 		return "must not contain credentials; XTA authenticates by client certificate"
 	case u.Scheme == "https":
-	case u.Scheme == "http" && isLoopbackHost(u.Hostname()):
+	case u.Scheme == "http" && loopback.Host(u.Hostname()):
 	default:
 		return fmt.Sprintf("%q: want https (http only to a loopback address)", raw)
 	}
 	return ""
-}
-
-func isLoopbackHost(h string) bool {
-	if strings.EqualFold(h, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
 }
