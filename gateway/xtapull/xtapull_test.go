@@ -2,11 +2,9 @@ package xtapull_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/drehscheibe/drehscheibe/test/testenv"
 	"io"
 	"net/http"
 	"os"
@@ -30,6 +28,8 @@ import (
 	"github.com/drehscheibe/drehscheibe/gateway/routing"
 	"github.com/drehscheibe/drehscheibe/gateway/store"
 	"github.com/drehscheibe/drehscheibe/gateway/xtapull"
+	"github.com/drehscheibe/drehscheibe/test/gatewaytest"
+	"github.com/drehscheibe/drehscheibe/test/testenv"
 )
 
 const restKey = "xtapull-test-key-0123456789"
@@ -47,17 +47,7 @@ func startGateway(t *testing.T, yaml string) (*gateway.Gateway, *config.Config) 
 		filepath.Join(tmp, "nats"), filepath.Join(root, "schemas", "demo")) + yaml
 	cfg, err := config.Parse([]byte(yaml), nil)
 	require.NoError(t, err)
-	ctx := context.Background()
-	g, err := gateway.New(ctx, cfg, zap.NewNop())
-	require.NoError(t, err)
-	_, err = g.Start(ctx)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = g.Shutdown(sctx)
-	})
-	return g, cfg
+	return gatewaytest.StartConfig(t, cfg, nil), cfg
 }
 
 // remote is gateway B: an XTA server over HTTPS with client certificates

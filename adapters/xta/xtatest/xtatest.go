@@ -21,28 +21,16 @@ import (
 
 	"github.com/drehscheibe/drehscheibe/adapters/xta"
 	"github.com/drehscheibe/drehscheibe/schemas"
+	"github.com/drehscheibe/drehscheibe/test/testenv"
 )
 
 // Dir returns the directory of the XTA v3 schemas, or skips the test if
 // ../shared/xta/v3 is not there.
 func Dir(t testing.TB) string {
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found")
-		}
-		dir = parent
-	}
-	d := filepath.Join(dir, "..", "shared", "xta", "v3")
+	t.Helper()
+	d := testenv.Shared(t, "xta", "v3")
 	if _, err := os.Stat(filepath.Join(d, "XTA.wsdl")); err != nil {
-		t.Skipf("../shared/xta/v3 not present: %v", err)
+		t.Skipf("../shared/xta/v3 has no XTA.wsdl: %v", err)
 	}
 	return d
 }
