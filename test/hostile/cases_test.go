@@ -282,8 +282,13 @@ func requestHead(method, path, ctype string, extra ...string) string {
 
 // exchange writes head on a new connection, then body (in the background,
 // so that the gateway may answer before it has read everything), and reads
-// one answer. It gives up after 10 s.
+// one answer (readAnswer). It gives up after 10 s.
 func exchange(addr, head string, body func(io.Writer)) answer {
+	return exchangeRead(addr, head, body, readAnswer)
+}
+
+// exchangeRead is exchange with read turning the response into an answer.
+func exchangeRead(addr, head string, body func(io.Writer), read func(*http.Response) answer) answer {
 	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		return answer{err: err}
@@ -308,7 +313,7 @@ func exchange(addr, head string, body func(io.Writer)) answer {
 		return answer{err: err}
 	}
 	defer res.Body.Close()
-	return readAnswer(res)
+	return read(res)
 }
 
 // send posts an HTTP request case on a new connection. The body is written

@@ -136,20 +136,17 @@ func xtaCases(e *env) []hcase {
 	}
 }
 
-// postXTA posts one request as the portal and reads the SOAP fault.
+// postXTA posts one request as the portal and reads the SOAP fault. The
+// body is written in the background (exchange): the gateway answers a
+// refused request before it has read all of it, and a client that insists
+// on writing the whole body first may see a reset connection instead.
 func postXTA(addr, ctype, body string) answer {
-	req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/xta", strings.NewReader(body))
-	if err != nil {
-		return answer{err: err}
-	}
-	req.Header.Set("Content-Type", ctype)
-	req.Header.Set("X-Verified-Client", "portal")
-	req.Close = true
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return answer{err: err}
-	}
-	defer res.Body.Close()
+	head := fmt.Sprintf("POST /xta HTTP/1.1\r\nHost: hostile\r\nContent-Type: %s\r\nX-Verified-Client: portal\r\nContent-Length: %d\r\nConnection: close\r\n\r\n", ctype, len(body))
+	return exchangeRead(addr, head, func(w io.Writer) { _, _ = io.WriteString(w, body) }, readFault)
+}
+
+// readFault reads an XTA answer and the SOAP fault in it, if any.
+func readFault(res *http.Response) answer {
 	a := answer{status: res.StatusCode, ctype: res.Header.Get("Content-Type"), typ: "-"}
 	if a.body, a.err = io.ReadAll(io.LimitReader(res.Body, 4<<20)); a.err != nil {
 		return a
