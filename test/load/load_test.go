@@ -279,3 +279,17 @@ func burnForProfile() {
 	}
 	burnSink = x
 }
+
+// The JSON of a run says how it was started, so that a run with other
+// schemas or a wrapper binary is not mistaken for a plain make bench.
+func TestCommandLine(t *testing.T) {
+	for args, want := range map[string]string{
+		"":                      "go run ./test/load",
+		"-go go":                "go run ./test/load -go go",
+		"-xoev /tmp/x -docs 02": "go run ./test/load -xoev /tmp/x -docs 02",
+	} {
+		if got := commandLine(strings.Fields(args)); got != want {
+			t.Errorf("commandLine(%q) = %q, want %q", args, got, want)
+		}
+	}
+}

@@ -70,6 +70,10 @@ type settings struct {
 	FiledropConcurr  int     `json:"filedrop_concurrency"`
 	DeliveryConcurr  int     `json:"delivery_phase_concurrency"`
 	GoBenchBenchtime string  `json:"go_benchtime"`
+	// Bin and XOEV are the gateway binary (or the wrapper script that
+	// starts it) and the schemas and messages the run used.
+	Bin  string `json:"bin"`
+	XOEV string `json:"xoev"`
 }
 
 // docResult is everything measured with one document.
@@ -120,15 +124,20 @@ type memory struct {
 	Big         []bigResult `json:"submission_40mb,omitempty"`
 }
 
+// commandLine is how the run was started (make bench: "-go go").
+func commandLine(args []string) string {
+	return strings.Join(append([]string{"go run ./test/load"}, args...), " ")
+}
+
 func newResult(o *options) *result {
 	host, _ := os.Hostname()
 	r := &result{
-		Date: time.Now().UTC().Format(time.RFC3339), Host: host, Command: "make bench (go run ./test/load)",
+		Date: time.Now().UTC().Format(time.RFC3339), Host: host, Command: commandLine(os.Args[1:]),
 		Machine: machineInfo(), Versions: versionInfo(o), PhaseSeconds: map[string]float64{}, started: time.Now(),
 		Settings: settings{
 			Levels: o.levels, Rounds: o.rounds, DurationS: o.duration.Seconds(), MaxRequests: o.maxRequests, FixedS: o.fixedDuration.Seconds(),
 			DeliveryS: o.deliveryDuration.Seconds(), DeliveryMax: o.deliveryMax, RawWindowS: o.publishWindow.Seconds(),
-			FiledropConcurr: 4, DeliveryConcurr: 16, GoBenchBenchtime: o.benchtime,
+			FiledropConcurr: 4, DeliveryConcurr: 16, GoBenchBenchtime: o.benchtime, Bin: o.bin, XOEV: o.xoev,
 		},
 	}
 	r.Machine.TempDir = o.tmp
