@@ -156,7 +156,11 @@ func (s *Server) readRequest(w http.ResponseWriter, r *http.Request) (*intake.Re
 		if params["boundary"] == "" {
 			return nil, problem.New(problem.BadRequest, "multipart/form-data without a boundary parameter")
 		}
-		return readMultipart(r.Body, params["boundary"], s.Limits, r.ContentLength)
+		req, prob := readMultipart(r.Body, params["boundary"], s.Limits, r.ContentLength)
+		if prob != nil {
+			drain(r.Body)
+		}
+		return req, prob
 	default:
 		return nil, problem.New(problem.UnsupportedMediaType, "content type %q is not accepted; send application/xml or multipart/form-data", mt)
 	}
@@ -340,6 +344,14 @@ func readError(err error) *problem.Problem {
 	}
 	return problem.New(problem.BadRequest, "reading the request body failed: %v", err)
 }
+
+// drain reads what is left of a refused request's body, within
+// server.max_body_bytes (body is the MaxBytesReader) and the read timeout,
+// and throws it away. A multipart body is refused part-way (too many or too
+// large attachments, a part without a name); a client that writes its whole
+// request before it reads the answer — many do — would otherwise find the
+// connection reset instead of the problem document.
+func drain(body io.Reader) { _, _ = io.Copy(io.Discard, body) }
 
 func tooLarge(limit int64) *problem.Problem {
 	return problem.New(problem.TooLarge, "the request body exceeds %d bytes", limit).

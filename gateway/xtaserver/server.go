@@ -16,6 +16,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -193,6 +194,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, xta.ErrTooLarge) {
 			code = xta.TooLarge
 			err = fmt.Errorf("the request is larger than %d bytes (xta.max_container_bytes %s as base64 plus SOAP)", s.maxRequest, s.cfg.MaxContainerBytes)
+		} else {
+			// A framing fault (a DOCTYPE, too many MIME parts, …) may come
+			// before the end of the body. Reading the rest, within the
+			// request limit and the read timeout, lets a client that
+			// writes its whole request before it reads see the fault
+			// instead of a reset connection.
+			_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, limit))
 		}
 		s.write(w, c, nil, xta.NewFault(code, "%v", err))
 		return

@@ -149,6 +149,20 @@ func toUTF16(s string, bigEndian, bom bool) []byte {
 
 const demoRoot = `<demo:antrag.einreichen.0100 xmlns:demo="urn:xoev-de:drehscheibe:standard:demo:1.0" standard="Demo" version="1.0"`
 
+// multipartBody is a submission with the demo message and n parts named
+// name, each of size bytes.
+func multipartBody(n int, name string, size int) []byte {
+	var b bytes.Buffer
+	b.WriteString("--x\r\nContent-Disposition: form-data; name=\"message\"\r\n\r\n" + demoRoot + "/>\r\n")
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "--x\r\nContent-Disposition: form-data; name=%q; filename=\"f%d.pdf\"\r\n\r\n", name, i)
+		b.Write(bytes.Repeat([]byte("P"), size))
+		b.WriteString("\r\n")
+	}
+	b.WriteString("--x--\r\n")
+	return b.Bytes()
+}
+
 // generated returns the cases too large for a file, and those that need a
 // raw connection.
 func generated() []hcase {
@@ -158,17 +172,6 @@ func generated() []hcase {
 	}
 	for i := 0; i < 10000; i++ {
 		fmt.Fprintf(&nsRoot, ` xmlns:p%d="urn:p:%d"`, i, i)
-	}
-	multipart := func(n int, name string, size int) []byte {
-		var b bytes.Buffer
-		b.WriteString("--x\r\nContent-Disposition: form-data; name=\"message\"\r\n\r\n" + demoRoot + "/>\r\n")
-		for i := 0; i < n; i++ {
-			fmt.Fprintf(&b, "--x\r\nContent-Disposition: form-data; name=%q; filename=\"f%d.pdf\"\r\n\r\n", name, i)
-			b.Write(bytes.Repeat([]byte("P"), size))
-			b.WriteString("\r\n")
-		}
-		b.WriteString("--x--\r\n")
-		return b.Bytes()
 	}
 	part.WriteString("--x\r\nContent-Disposition: form-data; name=\"message\"\r\n")
 	for i := 0; i < 20000; i++ {
@@ -190,11 +193,11 @@ func generated() []hcase {
 		{name: "namespaces-100000-nested", about: "100,000 nested elements declaring one namespace each", want: 400, typ: "forbidden-xml", limitKey: "limits.max_xml_namespaces",
 			body: []byte(demoRoot + ">" + strings.Repeat(`<p:x xmlns:p="urn:p">`, 100000))},
 		{name: "multipart-10000-attachments", about: "a multipart body with 10,000 attachment parts", want: 413, typ: "payload-too-large", limitKey: "server.max_attachments",
-			ctype: mp, body: multipart(10000, "attachment", 10)},
+			ctype: mp, body: multipartBody(10000, "attachment", 10)},
 		{name: "multipart-10000-unnamed-parts", about: "a multipart body with 10,000 parts without a known name", want: 400, typ: "bad-request",
-			ctype: mp, body: multipart(10000, "", 10)},
+			ctype: mp, body: multipartBody(10000, "", 10)},
 		{name: "multipart-attachment-too-large", about: "one attachment beyond server.max_attachment_bytes", want: 413, typ: "payload-too-large", limitKey: "server.max_attachment_bytes",
-			ctype: mp, body: multipart(1, "attachment", maxAttachmentBytes+1)},
+			ctype: mp, body: multipartBody(1, "attachment", maxAttachmentBytes+1)},
 		{name: "multipart-header-bomb", about: "a part with 20,000 header lines", want: 400, typ: "bad-request",
 			ctype: mp, body: part.Bytes()},
 		{name: "idempotency-key-huge", about: "an Idempotency-Key of 60 KB", want: 400, typ: "bad-request",

@@ -28,8 +28,8 @@ const xtaMaxContainer = "1MiB"
 
 // startXTA runs the real gateway with its XTA server on plain HTTP behind a
 // (pretended) TLS-terminating proxy: the client identity comes from
-// X-Verified-Client.
-func startXTA(t *testing.T) (*env, *gateway.Gateway) {
+// X-Verified-Client. maxContainer is xta.max_container_bytes.
+func startXTA(t *testing.T, maxContainer string) (*env, *gateway.Gateway) {
 	root, tmp := testenv.RepoRoot(t), t.TempDir()
 	yaml := fmt.Sprintf(`
 server: {listen: 127.0.0.1:0}
@@ -50,7 +50,7 @@ xta:
     - {identifier: "efa:demo-portal", client: portal}
     - {identifier: "ags:09999000", client: fachverfahren}
 `, filepath.Join(tmp, "nats"), filepath.Join(root, "schemas", "demo"), config.HashAPIKey(apiKey),
-		filepath.Join(tmp, "outbox"), xtaMaxContainer)
+		filepath.Join(tmp, "outbox"), maxContainer)
 	e := &env{logs: &testenv.LogBuffer{}, canary: listenCanary(t), secret: filepath.Join(tmp, "secret.txt")}
 	require.NoError(t, os.WriteFile(e.secret, []byte(secretContent), 0o600))
 	g := gatewaytest.Start(t, yaml, e.logs)
@@ -168,7 +168,7 @@ func readFault(res *http.Response) answer {
 // connection, no content in the logs, and nothing stored; a valid request
 // afterwards is stored, which shows the check can fail.
 func TestHostileXTA(t *testing.T) {
-	e, g := startXTA(t)
+	e, g := startXTA(t, xtaMaxContainer)
 	ctx := context.Background()
 	cases := xtaCases(e)
 	runCases(t, e, cases, func(t *testing.T, c hcase, a answer) {
