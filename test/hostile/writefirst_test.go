@@ -60,9 +60,8 @@ func TestRefusalReachesWriteFirstClient(t *testing.T) {
 		padding := []byte(strings.Repeat("A", 1200))
 		body := rootPart(sendMessage(include)) + strings.Repeat(binaryPart("antrag@client", padding), 10000) + "--b--\r\n"
 		require.Greater(t, len(body), 12<<20)
-		head := fmt.Sprintf("POST /xta HTTP/1.1\r\nHost: hostile\r\nContent-Type: %s\r\nX-Verified-Client: portal\r\nContent-Length: %d\r\n\r\n", mtomType, len(body))
 		begin := time.Now()
-		a := writeFirst(e.addr, head, []byte(body), readFault)
+		a := writeFirst(e.addr, xtaHead(mtomType, len(body)), []byte(body), readFault)
 		t.Logf("answered in %v", time.Since(begin))
 		require.NoError(t, a.err)
 		assert.Equal(t, http.StatusBadRequest, a.status)

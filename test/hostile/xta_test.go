@@ -137,12 +137,15 @@ func xtaCases(e *env) []hcase {
 }
 
 // postXTA posts one request as the portal and reads the SOAP fault. The
-// body is written in the background (exchange): the gateway answers a
-// refused request before it has read all of it, and a client that insists
-// on writing the whole body first may see a reset connection instead.
+// body is written in the background (exchange), as in every case here: a
+// request over the limit is answered before its body is read.
 func postXTA(addr, ctype, body string) answer {
-	head := fmt.Sprintf("POST /xta HTTP/1.1\r\nHost: hostile\r\nContent-Type: %s\r\nX-Verified-Client: portal\r\nContent-Length: %d\r\nConnection: close\r\n\r\n", ctype, len(body))
-	return exchangeRead(addr, head, func(w io.Writer) { _, _ = io.WriteString(w, body) }, readFault)
+	return exchangeRead(addr, xtaHead(ctype, len(body)), func(w io.Writer) { _, _ = io.WriteString(w, body) }, readFault)
+}
+
+// xtaHead is the head of an XTA request of the portal with a body of n bytes.
+func xtaHead(ctype string, n int) string {
+	return fmt.Sprintf("POST /xta HTTP/1.1\r\nHost: hostile\r\nContent-Type: %s\r\nX-Verified-Client: portal\r\nContent-Length: %d\r\nConnection: close\r\n\r\n", ctype, n)
 }
 
 // readFault reads an XTA answer and the SOAP fault in it, if any.
