@@ -22,6 +22,8 @@ type goBench struct {
 	MBPerS      float64 `json:"mb_per_s,omitempty"`
 	BytesPerOp  float64 `json:"bytes_per_op"`
 	AllocsPerOp float64 `json:"allocs_per_op"`
+	// Metrics are the benchmark's own figures (b.ReportMetric), by unit.
+	Metrics map[string]float64 `json:"metrics,omitempty"`
 }
 
 // runGoBench runs the benchmarks once each, writes go test's output to
@@ -84,6 +86,11 @@ func parseGoBench(out string) []goBench {
 				b.BytesPerOp = v
 			case "allocs/op":
 				b.AllocsPerOp = v
+			default:
+				if b.Metrics == nil {
+					b.Metrics = map[string]float64{}
+				}
+				b.Metrics[f[i+1]] = v
 			}
 		}
 		res = append(res, b)

@@ -95,16 +95,21 @@ func TestParseGoBench(t *testing.T) {
 		"PASS",
 		"pkg: github.com/drehscheibe/drehscheibe/gateway/routing",
 		"BenchmarkRoute-2   	 1000000	      3045 ns/op	       0 B/op	       0 allocs/op",
+		"pkg: github.com/drehscheibe/drehscheibe/schemas",
+		"BenchmarkPattern/string-latin-2            	      20	 103872325 ns/op	  10.82 MB/s	       105.6 ns/char",
 	}, "\n")
 	got := parseGoBench(out)
-	if len(got) != 2 {
+	if len(got) != 3 {
 		t.Fatalf("%d results: %+v", len(got), got)
 	}
 	if b := got[0]; b.Pkg != "github.com/drehscheibe/drehscheibe/gateway/store" || b.Name != "BenchmarkPut/size=2KB/goroutines=1-2" ||
 		b.N != 3924 || b.NsPerOp != 294510 || b.MBPerS != 6.95 || b.BytesPerOp != 17837 || b.AllocsPerOp != 79 {
 		t.Errorf("%+v", b)
 	}
-	if b := got[1]; b.Name != "BenchmarkRoute-2" || b.NsPerOp != 3045 {
+	if b := got[1]; b.Name != "BenchmarkRoute-2" || b.NsPerOp != 3045 || b.Metrics != nil {
+		t.Errorf("%+v", b)
+	}
+	if b := got[2]; b.NsPerOp != 103872325 || b.Metrics["ns/char"] != 105.6 || len(b.Metrics) != 1 {
 		t.Errorf("%+v", b)
 	}
 }
