@@ -1,8 +1,6 @@
 package xtapull_test
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -143,15 +141,7 @@ routes:
 	// Gateway A's client is the test's: two calls empty its bucket.
 	b.box(t)
 	b.box(t)
-	req, _ := http.NewRequest(http.MethodPost, "http://"+a.Addr()+"/v1/submissions", bytes.NewReader(demo(t)))
-	req.Header.Set("Content-Type", "application/xml")
-	req.Header.Set("Authorization", "Bearer "+restKey)
-	res, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	var sub struct{ ID string }
-	require.NoError(t, json.NewDecoder(res.Body).Decode(&sub))
-	res.Body.Close()
-	require.Equal(t, http.StatusAccepted, res.StatusCode)
+	sub := submit(t, a, demo(t))
 
 	require.Eventually(t, func() bool { return status(t, a, sub.ID) == "delivered" }, 15*time.Second, 50*time.Millisecond)
 	e, err := a.Store.Get(t.Context(), sub.ID)

@@ -116,6 +116,22 @@ func drop(t *testing.T, dir string) []filedrop.Manifest {
 }
 
 // status is the status of submission id as its event log tells it.
+// submit posts msg to g's REST API with the test's key and returns the
+// submission's id once it is accepted.
+func submit(t *testing.T, g *gateway.Gateway, msg []byte) struct{ ID string } {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, "http://"+g.Addr()+"/v1/submissions", bytes.NewReader(msg))
+	req.Header.Set("Content-Type", "application/xml")
+	req.Header.Set("Authorization", "Bearer "+restKey)
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	var sub struct{ ID string }
+	require.NoError(t, json.NewDecoder(res.Body).Decode(&sub))
+	res.Body.Close()
+	require.Equal(t, http.StatusAccepted, res.StatusCode)
+	return sub
+}
+
 func status(t *testing.T, g *gateway.Gateway, id string) string {
 	e, err := g.Store.Get(t.Context(), id)
 	require.NoError(t, err)
@@ -158,15 +174,7 @@ xta:
 `, config.HashAPIKey(restKey), outbox, b.url, cf, kf, b.pki.CAFile, b.url, cf, kf, b.pki.CAFile))
 
 	msg := demo(t)
-	req, _ := http.NewRequest(http.MethodPost, "http://"+a.Addr()+"/v1/submissions", bytes.NewReader(msg))
-	req.Header.Set("Content-Type", "application/xml")
-	req.Header.Set("Authorization", "Bearer "+restKey)
-	res, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	var sub struct{ ID string }
-	require.NoError(t, json.NewDecoder(res.Body).Decode(&sub))
-	res.Body.Close()
-	require.Equal(t, http.StatusAccepted, res.StatusCode)
+	sub := submit(t, a, msg)
 
 	// A's push is delivered once B reports the message green: after A's pull closed it in B's box.
 	require.Eventually(t, func() bool { return status(t, a, sub.ID) == "delivered" }, 30*time.Second, 100*time.Millisecond)
