@@ -83,19 +83,29 @@ func (p *Pool) work(nice int, started chan<- error) {
 }
 
 // Do runs f on a worker and returns when it is done. On a nil or closed
-// pool it runs f on the calling goroutine.
+// pool it runs f on the calling goroutine. A panic in f is raised again on
+// the calling goroutine, as if f had run there: an HTTP handler's panic
+// costs one request (net/http recovers it), never the worker or the process.
 func (p *Pool) Do(f func()) {
 	if p == nil {
 		f()
 		return
 	}
 	done := make(chan struct{})
-	job := func() { defer close(done); f() }
+	var panicked any
+	job := func() {
+		defer close(done)
+		defer func() { panicked = recover() }()
+		f()
+	}
 	if !p.send(job) {
 		f()
 		return
 	}
 	<-done
+	if panicked != nil {
+		panic(panicked)
+	}
 }
 
 // send hands job to a worker; false if the pool is closed.

@@ -88,3 +88,16 @@ func niceOf(tid int) (int, error) {
 	cur, err := syscall.Getpriority(syscall.PRIO_PROCESS, tid)
 	return 20 - cur, err
 }
+
+// TestPanicReachesTheCaller: a panic in a job comes out of Do on the
+// calling goroutine (where net/http recovers it for one request), and the
+// worker goes on with the next job; without that it would end the process.
+func TestPanicReachesTheCaller(t *testing.T) {
+	p, err := New(1, 0)
+	require.NoError(t, err)
+	defer p.Close()
+	assert.PanicsWithValue(t, "broken document", func() { p.Do(func() { panic("broken document") }) })
+	ran := false
+	p.Do(func() { ran = true })
+	assert.True(t, ran, "the worker runs the next job")
+}
