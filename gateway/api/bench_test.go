@@ -18,7 +18,6 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/drehscheibe/drehscheibe/gateway"
-	"github.com/drehscheibe/drehscheibe/gateway/api"
 	"github.com/drehscheibe/drehscheibe/gateway/config"
 	"github.com/drehscheibe/drehscheibe/test/testenv"
 )
@@ -75,7 +74,7 @@ func BenchmarkSubmitHTTP(b *testing.B) {
 	xoev := testenv.Shared(b, "xoev")
 	dir := b.TempDir()
 	cfg, err := config.Parse(fmt.Appendf(nil, benchYAML, filepath.Join(dir, "nats"), xoev,
-		filepath.Join(dir, "audit.log"), api.HashKey(benchKey)), nil)
+		filepath.Join(dir, "audit.log"), config.HashAPIKey(benchKey)), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
