@@ -170,7 +170,7 @@ func TestEnvVars(t *testing.T) {
 		}
 	}
 	if len(got) != 57 {
-		t.Errorf("EnvVars has %d variables, want 55 (17 server, 19 nats, 1 schemas, 4 limits, 2 log, 12 xta); update the count when adding keys", len(got))
+		t.Errorf("EnvVars has %d variables, want 57 (17 server, 19 nats, 3 schemas, 4 limits, 2 log, 12 xta); update the count when adding keys", len(got))
 	}
 }
 

@@ -115,7 +115,6 @@ func drop(t *testing.T, dir string) []filedrop.Manifest {
 	return out
 }
 
-// status is the status of submission id as its event log tells it.
 // submit posts msg to g's REST API with the test's key and returns the
 // submission's id once it is accepted.
 func submit(t *testing.T, g *gateway.Gateway, msg []byte) struct{ ID string } {
@@ -132,6 +131,7 @@ func submit(t *testing.T, g *gateway.Gateway, msg []byte) struct{ ID string } {
 	return sub
 }
 
+// status is the status of submission id as its event log tells it.
 func status(t *testing.T, g *gateway.Gateway, id string) string {
 	e, err := g.Store.Get(t.Context(), id)
 	require.NoError(t, err)
